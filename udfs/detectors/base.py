@@ -47,10 +47,26 @@ class Detector(ABC):
     Subclasses set ``name`` (the registry key), declare ``parameter_constraints``
     (parameter name -> :class:`~udfs.validation.Constraint`), take keyword-only
     parameters with immutable defaults and call :meth:`_validate` in ``__init__``.
+
+    Two optional class attributes describe a detector to the common checks in
+    ``tests/detectors/test_common.py`` (and to the UDF layer), so that a new
+    detector is checked without the checks knowing it:
+
+    ``input_kind``
+        ``"float"`` (the default): the detector takes real numbers.
+        ``"state"``: it takes discrete values (str, bool, int or float) compared
+        for equality, such as a line's ``"SHOWTIME"`` / ``"TRAINING"``.
+    ``invalid_param_examples``
+        Keyword sets the constructor must reject that ``parameter_constraints``
+        cannot express, typically rules across parameters
+        (``{"window": 5, "min_periods": 10}``). Bad values for the declared
+        constraints are derived by the checks themselves.
     """
 
     name: ClassVar[str]
     parameter_constraints: ClassVar[Mapping[str, Constraint]] = {}
+    input_kind: ClassVar[str] = "float"
+    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ()
 
     def _validate(self, **params: Any) -> None:
         for key, value in params.items():

@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from udfs.protocol import udf_pb2 as pb
 from udfs.protocol.framing import (
     DEFAULT_MAX_FRAME,
@@ -132,6 +134,20 @@ class Handler:
 _STOP = object()
 
 
+def _parse_request(payload: bytes) -> pb.Request:
+    try:
+        return pb.Request.FromString(payload)
+    except DecodeError as exc:
+        raise FrameError(f"undecodable Request of {len(payload)} bytes: {exc}") from exc
+
+
+def _parse_point(payload: bytes) -> pb.Point:
+    try:
+        return pb.Point.FromString(payload)
+    except DecodeError as exc:
+        raise FrameError(f"undecodable Point of {len(payload)} bytes: {exc}") from exc
+
+
 class Agent:
     """Run one handler over one byte stream until it ends.
 
@@ -176,17 +192,20 @@ class Agent:
                 if not data:
                     decoder.close()
                     break
-                requests = decoder.feed(data)
-                if not requests:
+                payloads = decoder.feed_raw(data)
+                if not payloads:
                     continue
                 chunk = []
-                for request in requests:
-                    if request.WhichOneof("message") == "keepalive":
+                for payload in payloads:
+                    # 0x1a starts Request.keepalive (field 3, length-delimited); answer it
+                    # here, ahead of any work queued for the handler.
+                    if payload[:1] == b"\x1a":
+                        request = _parse_request(payload)
                         outbox.send_now(
                             pb.Response(keepalive=pb.KeepaliveResponse(time=request.keepalive.time))
                         )
                     else:
-                        chunk.append(request)
+                        chunk.append(payload)
                 if chunk:
                     self._chunks.put(chunk)
         except FrameError as exc:
@@ -213,16 +232,27 @@ class Agent:
                 chunk = self._chunks.get()
                 if chunk is _STOP:
                     break
-                for request in chunk:
-                    kind = request.WhichOneof("message")
-                    if kind == "point":
-                        on_point(request.point)
-                    else:
-                        self._dispatch(kind, request)
+                for payload in chunk:
+                    # Fast path for the common case, Request{point}: 0x8a 0x01, a length,
+                    # then the Point. Parsing the Point directly skips the wrapper.
+                    if payload[:2] == b"\x8a\x01" and len(payload) > 3:
+                        size = payload[2]
+                        start = 3
+                        if size >= 0x80:  # two-byte length; longer ones take the slow path
+                            size = (size & 0x7F) | (payload[3] << 7) if payload[3] < 0x80 else -1
+                            start = 4
+                        if start + size == len(payload):
+                            on_point(_parse_point(payload[start:]))
+                            continue
+                    request = _parse_request(payload)
+                    self._dispatch(request.WhichOneof("message"), request)
                 outbox.flush()
             if self._failure is not None:
                 status = 1
                 self._fail(self._failure)
+        except FrameError as exc:
+            status = 1
+            self._fail(f"malformed input from Kapacitor: {exc}")
         except OSError as exc:
             status = 1
             log.error("%s: connection error while writing: %s", self._label, exc)

@@ -164,11 +164,27 @@ class FrameDecoder(Generic[M]):
 
     def feed(self, data: bytes) -> list[M]:
         """Add ``data`` and return every message completed by it, in order."""
+        payloads = self.feed_raw(data)
+        parse = self._parse
+        try:
+            return [parse(payload) for payload in payloads]
+        except DecodeError:
+            for index, payload in enumerate(payloads):
+                try:
+                    parse(payload)
+                except DecodeError as exc:
+                    raise FrameError(
+                        f"undecodable {self._name} of {len(payload)} bytes "
+                        f"(message {self.messages_decoded - len(payloads) + index + 1} of the stream): {exc}"
+                    ) from exc
+            raise  # pragma: no cover - the loop above re-raises
+
+    def feed_raw(self, data: bytes) -> list[bytes]:
+        """Like :meth:`feed`, but return the undecoded message payloads."""
         buf = self._buf + data if self._buf else data
-        out: list[M] = []
+        out: list[bytes] = []
         pos = 0
         end = len(buf)
-        parse = self._parse
         while pos < end:
             first = buf[pos]
             if first < 0x80:
@@ -187,13 +203,7 @@ class FrameDecoder(Generic[M]):
             stop = start + length
             if stop > end:
                 break
-            try:
-                out.append(parse(buf[start:stop]))
-            except DecodeError as exc:
-                raise FrameError(
-                    f"undecodable {self._name} of {length} bytes at stream offset "
-                    f"{self.bytes_consumed + pos}: {exc}"
-                ) from exc
+            out.append(buf[start:stop])
             pos = stop
         self._buf = buf[pos:] if pos < end else b""
         self.bytes_consumed += pos

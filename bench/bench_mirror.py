@@ -1,0 +1,147 @@
+"""Throughput of the agent: the mirror UDF in process and socket mode.
+
+Sends N stream points (shaped like the recorded ADSL points: 2 tags, 1 field)
+to ``udfs run mirror`` (process mode) or to ``udfs serve`` (socket mode), reads
+every point back, and reports points/s and the UDF process's own CPU time per
+point, read from /proc/PID/stat (user + system, all threads) just before the
+first point is sent and after the last point came back, so start-up and Init
+are not counted.
+
+    python bench/bench_mirror.py --points 500000 --mode both
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from udfs.protocol import FrameDecoder, encode_frame
+from udfs.protocol import udf_pb2 as pb
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def make_points(n: int) -> bytes:
+    frames = []
+    for i in range(n):
+        request = pb.Request()
+        p = request.point
+        p.time = 1_795_356_266_000_000_000 + i * 1_000_000_000
+        p.name = "adsl"
+        p.database = "telegraf"
+        p.retentionPolicy = "autogen"
+        p.group = f"host=router{i % 4}"
+        p.dimensions.append("host")
+        p.tags["host"] = f"router{i % 4}"
+        p.tags["line"] = "a 1"
+        p.fieldsDouble["snr"] = 30.5 + (i % 100) / 10
+        frames.append(encode_frame(request))
+    return b"".join(frames)
+
+
+def run_exchange(write, read, pid: int, payload: bytes, n: int) -> tuple[float, float]:
+    """Send Init, then the points; return (wall seconds, UDF CPU seconds) for the points."""
+    decoder: FrameDecoder[pb.Response] = FrameDecoder(pb.Response)
+    write(encode_frame(pb.Request(init=pb.InitRequest(taskID="bench", nodeID="mirror2"))))
+    while True:
+        got = decoder.feed(read(65536))
+        if got:
+            assert got[0].init.success, got[0]
+            break
+    cpu0 = cpu_seconds(pid)
+    t0 = time.perf_counter()
+
+    def writer() -> None:
+        view = memoryview(payload)
+        step = 1 << 20
+        for start in range(0, len(view), step):
+            write(view[start : start + step])
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    received = 0
+    while received < n:
+        data = read(1 << 20)
+        if not data:
+            raise RuntimeError(f"UDF closed after {received} of {n} points")
+        received += len(decoder.feed(data))
+    wall = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
+    thread.join()
+    return wall, cpu
+
+
+def bench_process(payload: bytes, n: int) -> tuple[float, float]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "udfs", "run", "mirror", "--log-level", "warning"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+    )
+    assert proc.stdin and proc.stdout
+
+    def write(data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[proc.stdin.write(view) :]  # type: ignore[union-attr]
+
+    try:
+        return run_exchange(write, lambda k: os.read(proc.stdout.fileno(), k), proc.pid, payload, n)  # type: ignore[union-attr]
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+
+
+def bench_socket(payload: bytes, n: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "udfs", "serve", "--socket-dir", tmp, "--udf", "mirror",
+             "--log-level", "warning"],
+        )
+        path = Path(tmp) / "mirror.sock"
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("udfs serve did not create its socket")
+            time.sleep(0.02)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(path))
+        try:
+            return run_exchange(sock.sendall, sock.recv, proc.pid, payload, n)
+        finally:
+            sock.close()
+            proc.terminate()
+            proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=500_000, help="points per run (default 500000)")
+    parser.add_argument("--mode", choices=["process", "socket", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode; the best is reported (default 3)")
+    args = parser.parse_args()
+    payload = make_points(args.points)
+    print(f"{args.points} points, {len(payload) / args.points:.0f} bytes each on the wire", file=sys.stderr)
+    modes = ["process", "socket"] if args.mode == "both" else [args.mode]
+    for mode in modes:
+        runs = [(bench_process if mode == "process" else bench_socket)(payload, args.points)
+                for _ in range(args.repeat)]
+        for wall, cpu in runs:
+            print(f"  {mode}: {args.points / wall:,.0f} points/s, UDF CPU {cpu / args.points * 1e6:.2f} us/point",
+                  file=sys.stderr)
+        wall, cpu = min(runs, key=lambda r: r[1])
+        print(f"{mode:<8} best: {args.points / wall:>10,.0f} points/s   UDF CPU {cpu / args.points * 1e6:.2f} us/point")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The ``udfs`` command: run, serve, list, configure and replay the UDFs.
+
+Kapacitor starts ``udfs run NAME`` at its own start-up just to ask ``Info``, so this
+module imports only click at the top; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["main"]
+
+_LOG_LEVELS = ["debug", "info", "warning", "error"]
+
+
+def _setup_logging(level: str, label: str = "udfs") -> None:
+    # Kapacitor copies a process UDF's stderr into its own log: one line per event.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper()),
+        format=f"%(levelname)s {label}: %(message)s",
+    )
+
+
+def _load(name: str) -> Any:
+    from udfs.functions import UnknownUDFError, load
+
+    try:
+        return load(name)
+    except UnknownUDFError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+
+
+class _DurationType(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        from udfs.durations import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _DurationType()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="kapacitor-anomaly-udfs", prog_name="udfs")
+def main() -> None:
+    """Kapacitor UDFs for anomaly detection on InfluxDB time series.
+
+    \b
+    Typical use:
+      udfs list                      what UDFs exist, their edges and options
+      udfs conf --mode socket        the kapacitor.conf [udf] section to paste
+      udfs serve --socket-dir DIR    run every UDF as a socket UDF
+      udfs run NAME                  one process UDF (what kapacitor.conf points at)
+      udfs replay NAME --input F     run a UDF over a file exactly as Kapacitor would
+    """
+
+
+@main.command("list")
+@click.option("--markdown", is_flag=True, help="Print the full docs (option tables) as Markdown.")
+def list_cmd(markdown: bool) -> None:
+    """List every UDF with its edges and options."""
+    from udfs.functions import FUNCTIONS, load
+
+    for name in sorted(FUNCTIONS):
+        cls = load(name)
+        edges = f"{cls.wants.name.lower()} -> {cls.provides.name.lower()}"
+        if markdown:
+            click.echo(f"### `@{name}()`\n\n{cls.summary} Edges: {edges}.\n")
+            click.echo((cls.options.markdown_table() if len(cls.options) else "No options.") + "\n")
+            continue
+        click.echo(f"{name:<18} {edges:<17} {cls.summary}")
+        for spec in cls.options:
+            click.echo(f"    .{spec.name}({spec.signature()})  default {spec.default_text()}  {spec.help}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True)
+def run(name: str, log_level: str) -> None:
+    """Serve one task over stdin/stdout (a process UDF).
+
+    This is what kapacitor.conf's prog/args start; see `udfs conf`.
+    """
+    _setup_logging(log_level, name)
+    cls = _load(name)
+    from udfs.protocol.transport import run_stdio
+
+    sys.exit(run_stdio(cls(), label=name))
+
+
+@main.command()
+@click.option(
+    "--socket-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    help="Directory for the sockets; each UDF listens on DIR/NAME.sock.",
+)
+@click.option("--udf", "names", multiple=True, metavar="NAME", help="Serve only these UDFs (repeatable).")
+@click.option(
+    "--mode", default="660", show_default=True,
+    help="Permissions of the socket files (octal); Kapacitor's user needs read+write.",
+)
+@click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True)
+def serve(socket_dir: Path, names: tuple[str, ...], mode: str, log_level: str) -> None:
+    """Run UDFs as socket UDFs: one server, one unix socket per UDF.
+
+    Each connection (each Kapacitor task node) gets its own handler and state.
+    A stale socket file from a crashed server is replaced; a live one is not.
+    Stop with SIGTERM or Ctrl-C; the socket files are removed.
+    """
+    _setup_logging(log_level, "serve")
+    from udfs.functions import FUNCTIONS
+    from udfs.protocol.transport import SocketInUseError, SocketServer
+
+    try:
+        file_mode = int(mode, 8)
+    except ValueError:
+        raise click.BadParameter(f"{mode!r} is not an octal mode", param_hint="--mode") from None
+    selected = names or tuple(sorted(FUNCTIONS))
+    sockets = {}
+    for name in selected:
+        cls = _load(name)
+        sockets[socket_dir.resolve() / f"{name}.sock"] = (name, cls)
+    server = SocketServer(sockets, mode=file_mode)
+    try:
+        server.bind()
+    except (SocketInUseError, FileExistsError, PermissionError) as exc:
+        raise click.ClickException(str(exc)) from None
+    server.install_signal_handlers()
+    logging.getLogger("udfs.serve").info("serving %d UDF(s) in %s", len(sockets), socket_dir.resolve())
+    server.serve_forever()
+
+
+@main.command()
+@click.option("--mode", type=click.Choice(["process", "socket"]), default="process", show_default=True)
+@click.option("--udf", "names", multiple=True, metavar="NAME", help="Only these UDFs (repeatable).")
+@click.option(
+    "--socket-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/var/run/udfs"),
+    show_default=True, help="Where `udfs serve` puts its sockets (socket mode).",
+)
+@click.option("--timeout", default="10s", show_default=True, help="Keepalive timeout Kapacitor enforces.")
+def conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str) -> None:
+    """Print the [udf.functions.*] sections of kapacitor.conf for this installation.
+
+    Process mode points Kapacitor at this Python interpreter (absolute path), so the
+    UDFs run from the environment they are installed in.
+    """
+    from udfs.functions import FUNCTIONS
+
+    click.echo(render_conf(mode, names or tuple(sorted(FUNCTIONS)), socket_dir.resolve(), timeout))
+
+
+def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str) -> str:
+    for name in names:
+        _load(name)
+    lines = ["[udf]", "[udf.functions]"]
+    for name in names:
+        lines.append(f"  [udf.functions.{name}]")
+        if mode == "process":
+            lines.append(f'    prog = "{sys.executable}"')
+            lines.append(f'    args = ["-m", "udfs", "run", "{name}"]')
+        else:
+            lines.append(f'    socket = "{socket_dir / (name + ".sock")}"')
+        lines.append(f'    timeout = "{timeout}"')
+    return "\n".join(lines)
+
+
+from udfs.replay.cli import replay  # noqa: E402  (commands live next to their code; light imports)
+
+main.add_command(replay)

@@ -1,0 +1,251 @@
+"""State changes of a series, with hysteresis levels, debounce and flapping."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import deque
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Any, ClassVar
+
+import numpy as np
+
+from udfs.detectors.base import Detector, Verdict
+from udfs.validation import Constraint, Interval, InvalidParameterError
+
+__all__ = ["EdgeDetector"]
+
+_HOUR_NS = 3_600_000_000_000
+_LEVEL_ORDER = ("low_enter", "low_exit", "high_exit", "high_enter")
+# What state_dict saves besides params and change times; attribute "_" + key.
+_SCALAR_STATE = (
+    "started", "observed", "state", "entered", "candidate", "candidate_since",
+    "previous", "previous_duration", "changes",
+)
+
+
+class _FiniteOrUnset(Constraint):
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return True
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+    def describe(self) -> str:
+        return "a finite number, or None to leave it unset"
+
+
+def _as_state(x: Any) -> Any:
+    """A JSON-friendly state for ``x``; None for NaN and infinities, which are no state."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Real):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, str):
+        return x
+    raise TypeError(f"edge takes str, bool, int or float values, got {type(x).__name__}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    # True == 1 in Python, but a boolean field turning into a number is a change.
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+class EdgeDetector(Detector):
+    """Report the first value of a series and every change of its state.
+
+    Without options this is Kapacitor's ``|changeDetect('field')``, plus what that
+    node does not give: the previous state, how long it lasted, a change counter
+    and state kept across restarts. Options add levels with hysteresis, debounce
+    and flapping detection.
+
+    Parameters
+    ----------
+    low_enter, low_exit, high_enter, high_exit : float or None, default None
+        Levels that map a number to the state ``"low"``, ``"normal"`` or ``"high"``.
+        A value above ``high_enter`` enters ``"high"``, which is left only for a value
+        below ``high_exit``; likewise below ``low_enter`` enters ``"low"``, left above
+        ``low_exit``. An unset exit equals its enter (no hysteresis). They must run
+        ``low_enter <= low_exit <= high_exit <= high_enter``. Strings and booleans are
+        states as they are; without levels every distinct value is a state.
+    min_duration : int, default 0
+        Debounce, in ns: a new state counts only once it has held this long. The
+        change is reported at the first point that satisfies this, and the new state
+        is dated from its first point.
+    flap_count : int, default 5
+        More than this many changes within ``flap_window`` is flapping (an anomaly).
+    flap_window : int, default 3_600_000_000_000 (1 h)
+        Flapping window, in ns: changes at times in ``(t - flap_window, t]`` count.
+
+    Notes
+    -----
+    ``score`` = changes within the flap window / ``flap_count``: above 1 means
+    flapping. Only the last ``2 * flap_count`` change times are kept, so the score
+    saturates at 2. The first value is reported (``changed``) but is no change.
+    NaN and infinite floats are no state: they are ignored (not learned, no change,
+    debounce not interrupted) and their verdict has a NaN score.
+
+    ``details`` of every verdict: ``changed`` (report this point: the first value
+    or a change), ``current`` (the state after this point), ``previous`` (the state
+    left at the latest change), ``previous_duration`` (ns it lasted, from entering
+    it to the start of its successor), ``duration`` (ns ``current`` has lasted so
+    far), ``changes`` (the count of changes). Not-yet-known values are None.
+
+    Examples
+    --------
+    >>> detector = EdgeDetector()
+    >>> polls = ["SHOWTIME", "SHOWTIME", "TRAINING", "SHOWTIME"]
+    >>> reported = [detector.update(i * 90_000_000_000, x) for i, x in enumerate(polls)]
+    >>> [v.details["changed"] for v in reported]
+    [True, False, True, True]
+    >>> reported[2].details["previous"], reported[2].details["previous_duration"]
+    ('SHOWTIME', 180000000000)
+    >>> temperature = EdgeDetector(high_enter=80.0, high_exit=70.0)
+    >>> [temperature.update(i, x).details["current"] for i, x in enumerate([60.0, 85.0, 75.0, 65.0])]
+    ['normal', 'high', 'high', 'normal']
+    """
+
+    name: ClassVar[str] = "edge"
+    input_kind: ClassVar[str] = "state"
+    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
+        **{level: _FiniteOrUnset() for level in _LEVEL_ORDER},
+        "min_duration": Interval(int, 0, None),
+        "flap_count": Interval(int, 1, None),
+        "flap_window": Interval(int, 1, None),
+    }
+    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"high_enter": "hot"},
+        {"low_enter": math.nan},
+        {"high_exit": 70.0},
+        {"high_enter": 70.0, "high_exit": 80.0},
+        {"low_enter": 50.0, "high_enter": 40.0},
+    )
+
+    def __init__(
+        self,
+        *,
+        low_enter: float | None = None,
+        low_exit: float | None = None,
+        high_enter: float | None = None,
+        high_exit: float | None = None,
+        min_duration: int = 0,
+        flap_count: int = 5,
+        flap_window: int = _HOUR_NS,
+    ) -> None:
+        levels = {"low_enter": low_enter, "low_exit": low_exit, "high_exit": high_exit, "high_enter": high_enter}
+        self._validate(**levels, min_duration=min_duration, flap_count=flap_count, flap_window=flap_window)
+        for side in ("low", "high"):
+            if levels[f"{side}_exit"] is not None and levels[f"{side}_enter"] is None:
+                raise InvalidParameterError(f"{side}_exit needs {side}_enter, which is unset")
+        given = [(key, float(value)) for key, value in levels.items() if value is not None]
+        for (key_a, a), (key_b, b) in pairwise(given):
+            if a > b:
+                raise InvalidParameterError(
+                    f"{key_a} ({a}) must be <= {key_b} ({b}): levels run "
+                    "low_enter <= low_exit <= high_exit <= high_enter"
+                )
+        self.low_enter, self.low_exit = low_enter, low_exit
+        self.high_enter, self.high_exit = high_enter, high_exit
+        self.min_duration, self.flap_count, self.flap_window = min_duration, flap_count, flap_window
+        self._low_exit = low_enter if low_exit is None else low_exit
+        self._high_exit = high_enter if high_exit is None else high_exit
+        self._started = False
+        self._observed: Any = None  # last level seen, what hysteresis compares against
+        self._state: Any = None  # reported state
+        self._entered = 0  # ns when the reported state began
+        self._candidate: Any = None  # a state waiting out min_duration ...
+        self._candidate_since: int | None = None  # ... since its first point; None: none waiting
+        self._previous: Any = None
+        self._previous_duration: int | None = None
+        self._changes = 0
+        self._change_times: deque[int] = deque(maxlen=2 * flap_count)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "low_enter": self.low_enter,
+            "low_exit": self.low_exit,
+            "high_enter": self.high_enter,
+            "high_exit": self.high_exit,
+            "min_duration": self.min_duration,
+            "flap_count": self.flap_count,
+            "flap_window": self.flap_window,
+        }
+
+    def _level(self, x: Any, previous: Any) -> Any:
+        if isinstance(x, (bool, str)) or (self.low_enter is None and self.high_enter is None):
+            return x
+        if previous == "high" and self._high_exit is not None and x >= self._high_exit:
+            return "high"
+        if previous == "low" and self._low_exit is not None and x <= self._low_exit:
+            return "low"
+        if self.high_enter is not None and x > self.high_enter:
+            return "high"
+        if self.low_enter is not None and x < self.low_enter:
+            return "low"
+        return "normal"
+
+    def _step(self, t: int, x: Any, *, learn: bool) -> Verdict:
+        # One code path for scoring and learning, so the two cannot disagree; only
+        # with learn=True does anything get written back.
+        value = _as_state(x)
+        observed = self._observed if value is None else self._level(value, self._observed)
+        state, entered, previous, previous_duration = self._state, self._entered, self._previous, self._previous_duration
+        candidate, since, changes = self._candidate, self._candidate_since, self._changes
+        changed = False
+        if value is None:
+            pass
+        elif not self._started:
+            state, entered, changed = observed, t, True
+        elif _same(observed, state):
+            candidate, since = None, None
+        else:
+            if since is None or not _same(observed, candidate):
+                candidate, since = observed, t
+            if t - since >= self.min_duration:
+                previous, previous_duration = state, since - entered
+                state, entered, changes, changed = candidate, since, changes + 1, True
+                candidate, since = None, None
+        is_change = changed and self._started
+        recent = sum(1 for c in self._change_times if c > t - self.flap_window) + is_change
+        recent = min(recent, self._change_times.maxlen or 0)
+        if learn and value is not None:
+            self._started, self._observed = True, observed
+            self._state, self._entered, self._previous, self._previous_duration = (
+                state, entered, previous, previous_duration
+            )
+            self._candidate, self._candidate_since, self._changes = candidate, since, changes
+            if is_change:
+                self._change_times.append(t)
+        started = self._started or value is not None
+        details = {
+            "changed": changed,
+            "current": state,
+            "previous": previous,
+            "previous_duration": previous_duration,
+            "duration": t - entered if started else None,
+            "changes": changes,
+        }
+        if value is None:
+            return Verdict(math.nan, False, details)
+        return Verdict(recent / self.flap_count, recent > self.flap_count, details)
+
+    def score_one(self, t: int, x: Any) -> Verdict:
+        return self._step(t, x, learn=False)
+
+    def learn_one(self, t: int, x: Any) -> None:
+        self._step(t, x, learn=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {key: getattr(self, f"_{key}") for key in _SCALAR_STATE}
+        return {"params": self.params(), **state, "change_times": list(self._change_times)}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> EdgeDetector:
+        detector = cls(**state["params"])
+        for key in _SCALAR_STATE:
+            setattr(detector, f"_{key}", state[key])
+        detector._change_times.extend(int(c) for c in state["change_times"])
+        return detector

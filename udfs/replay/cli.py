@@ -1,0 +1,213 @@
+"""``udfs replay``: run a UDF over a file exactly as Kapacitor would, print what it returns.
+
+Only click is imported at module level (this module is loaded by every ``udfs``
+command, including the latency-sensitive ``udfs run``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+__all__ = ["replay"]
+
+
+@click.command()
+@click.argument("name")
+@click.option("--input", "-i", "input_path", required=True, metavar="FILE",
+              help="CSV (timestamp,value[,...]) or InfluxDB line protocol (.lp/.txt/.line); - for stdin.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "lp"]), default="auto", show_default=True,
+              help="Input format; auto decides by file extension.")
+@click.option("--measurement", "-m", default=None,
+              help="Measurement name for CSV input (default: the file's stem).")
+@click.option("--tag-column", "tag_columns", multiple=True, metavar="COLUMN",
+              help="CSV column to read as a tag instead of a field (repeatable).")
+@click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
+              help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, pair=x,1.5, "
+                   "flag. Repeat for several options or repeated calls.")
+@click.option("--group-by", "group_by", multiple=True, metavar="TAG",
+              help="Group by this tag, as |from().groupBy('TAG') (repeatable).")
+@click.option("--batch-period", default=None, metavar="DURATION",
+              help="Send batches instead of a stream: one batch per group per period (e.g. 1h), "
+                   "as batch|query().period(). Needs a UDF that wants batches.")
+@click.option("--database", default="telegraf", show_default=True, help="Database stamped on stream points.")
+@click.option("--retention-policy", default="autogen", show_default=True,
+              help="Retention policy stamped on stream points.")
+@click.option("--prog", default=None, metavar="COMMAND",
+              help="Run this UDF command instead of `udfs run NAME` (any process UDF, "
+                   "as kapacitor.conf prog + args).")
+@click.option("--timeout", default="10s", show_default=True,
+              help="Keepalive timeout, as kapacitor.conf's timeout; keepalives every timeout/2.")
+@click.option("--snapshot-interval", default="60s", show_default=True,
+              help="Ask for a snapshot this often, as Kapacitor's [task] snapshot-interval; 0 disables.")
+@click.option("--restore", "restore_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Send this snapshot (from --snapshot-out) as Restore after Init.")
+@click.option("--snapshot-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="After the input, ask one more snapshot and save it here.")
+@click.option("--task-id", default="replay", show_default=True, help="taskID sent in Init.")
+@click.option("--node-id", default=None, help="nodeID sent in Init (default NAME2, as Kapacitor numbers it).")
+@click.option("--output", "-O", "output", default="-", show_default=True, metavar="FILE",
+              help="Write the UDF's points here as line protocol (- = stdout).")
+@click.option("--out-measurement", default=None,
+              help="Measurement of output points (as influxDBOut().measurement()); default: the point's.")
+@click.option("--influx-url", default=None, metavar="URL",
+              help="Also write the output to this InfluxDB (http://host:8086).")
+@click.option("--influx-db", default="anomalies", show_default=True, help="Database for --influx-url.")
+@click.option("--record-requests", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save every request byte sent to the UDF (for comparing with a Kapacitor recording).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: if a tty).")
+def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
+           options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, database: str,
+           retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
+           restore_path: Path | None, snapshot_out: Path | None, task_id: str, node_id: str | None,
+           output: str, out_measurement: str | None, influx_url: str | None, influx_db: str,
+           record_requests: Path | None, progress: bool | None) -> None:
+    """Replay FILE through UDF NAME over the real protocol, the way Kapacitor drives it.
+
+    Info is asked from a separate process first (Kapacitor's start-up), options are
+    type-checked against it like `kapacitor define` does, then the task process gets
+    Init (and Restore), the points or batches, keepalives and snapshots.
+
+    \b
+    Examples:
+      udfs replay moving_average -i data.csv -o field=value -o size=5
+      udfs replay mirror -i adsl.lp --group-by host --output out.lp
+    """
+    from udfs.durations import parse_duration
+
+    def duration(text: str, flag: str) -> int:
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=flag) from None
+
+    timeout_s = duration(timeout, "--timeout") / 1e9
+    if timeout_s <= 0:
+        raise click.BadParameter("must be positive", param_hint="--timeout")
+    interval_s = duration(snapshot_interval, "--snapshot-interval") / 1e9
+    period_ns = duration(batch_period, "--batch-period") if batch_period else None
+
+    from udfs.protocol import EdgeType
+    from udfs.protocol import udf_pb2 as pb
+    from udfs.replay.kapacitor import KapacitorEmulator, TaskFailed
+    from udfs.replay.options import DefineError, build_options, split_option
+
+    if prog:
+        argv = shlex.split(prog)
+    else:
+        from udfs.functions import FUNCTIONS
+
+        if name not in FUNCTIONS:
+            raise click.BadParameter(f"unknown UDF {name!r}; known: {', '.join(sorted(FUNCTIONS))}",
+                                     param_hint="NAME")
+        argv = [sys.executable, "-m", "udfs", "run", name]
+
+    record_file = record_requests.open("wb") if record_requests else None
+    try:
+        emulator = KapacitorEmulator(argv, timeout=timeout_s, snapshot_interval=interval_s or None,
+                                     record=record_file)
+        try:
+            info = emulator.info()
+            calls = [split_option(text) for text in options]
+            init = pb.InitRequest(options=build_options(calls, info.options), taskID=task_id,
+                                  nodeID=node_id or f"{name}2")
+        except (TaskFailed, DefineError) as exc:
+            raise click.ClickException(str(exc)) from None
+        wants_batch = info.wants == EdgeType.BATCH
+        if wants_batch and period_ns is None:
+            raise click.ClickException(f"{name} wants batches: give --batch-period (e.g. 1h)")
+        if not wants_batch and period_ns is not None:
+            raise click.ClickException(f"{name} wants a stream: drop --batch-period")
+
+        records = _read_input(input_path, fmt, measurement, tag_columns)
+        if progress is None:
+            progress = sys.stderr.isatty()
+        if progress:
+            from tqdm import tqdm
+
+            records = tqdm(records, desc="replay", unit=" points", file=sys.stderr)
+        if period_ns is not None:
+            from udfs.replay.events import batch_requests
+
+            requests = batch_requests(records, period_ns=period_ns, group_by=group_by)
+        else:
+            from udfs.replay.events import StreamSettings, stream_requests
+
+            requests = stream_requests(records, StreamSettings(database, retention_policy, tuple(group_by)))
+
+        from udfs.replay.output import ResponseCollector
+
+        sink = _Sink(output, influx_url, influx_db)
+        collector = ResponseCollector(measurement=out_measurement, emit=sink.add)
+        restore = restore_path.read_bytes() if restore_path else None
+        try:
+            result = emulator.run_task(init, requests, collector, restore=restore,
+                                       final_snapshot=snapshot_out is not None)
+        except TaskFailed as exc:
+            sink.close()
+            raise click.ClickException(f"task stopped: {exc}") from None
+        except _InputError as exc:
+            raise click.ClickException(str(exc)) from None
+        sink.close()
+        if snapshot_out is not None and result.snapshots:
+            snapshot_out.write_bytes(result.snapshots[-1])
+        click.echo(
+            f"replay: {result.points_sent} points sent, {collector.count} points returned"
+            + (f" in {collector.batches} batches" if collector.batches else "")
+            + f", {result.keepalives_sent} keepalives, {len(result.snapshots)} snapshots",
+            err=True,
+        )
+    finally:
+        if record_file is not None:
+            record_file.close()
+
+
+class _InputError(click.ClickException):
+    pass
+
+
+def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...]) -> Any:
+    from udfs.replay.csvinput import read_records
+
+    def checked() -> Any:
+        # Readers are lazy: a bad line surfaces mid-replay, and must read as an input error.
+        try:
+            yield from read_records(path, fmt=fmt, measurement=measurement, tag_columns=tag_columns)
+        except (OSError, ValueError) as exc:
+            raise _InputError(f"cannot read {path}: {exc}") from None
+
+    return checked()
+
+
+class _Sink:
+    """Line protocol to a file/stdout, and optionally InfluxDB."""
+
+    def __init__(self, output: str, influx_url: str | None, influx_db: str) -> None:
+        from udfs.replay.lineprotocol import format_record
+
+        self._format = format_record
+        self._file: IO[str] = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+        self._influx = None
+        self._pending: list[Any] = []
+        if influx_url:
+            from udfs.replay.influx import InfluxTarget
+
+            self._influx = InfluxTarget.from_url(influx_url, database=influx_db)
+
+    def add(self, record: Any) -> None:
+        self._file.write(self._format(record) + "\n")
+        if self._influx is not None:
+            self._pending.append(record)
+
+    def close(self) -> None:
+        if self._file is not sys.stdout:
+            self._file.close()
+        else:
+            self._file.flush()
+        if self._influx is not None and self._pending:
+            self._influx.write_records(self._pending, progress=False)
+            self._pending = []
