@@ -19,11 +19,12 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from udfs.detectors.base import Detector
+from udfs.detectors.base import Verdict
 from udfs.evaluation.nab_data import DEFAULT_DATA_DIR, NabCorpus, load_corpus
 from udfs.evaluation.nab_scoring import (
     PROFILES,
@@ -34,11 +35,25 @@ from udfs.evaluation.nab_scoring import (
     score_best_threshold,
 )
 
-__all__ = ["OWN_VERDICT_THRESHOLD", "DetectorRun", "NabReport", "evaluate", "evaluate_scores", "run_detector"]
+__all__ = [
+    "OWN_VERDICT_THRESHOLD",
+    "DetectorRun",
+    "NabReport",
+    "SupportsUpdate",
+    "evaluate",
+    "evaluate_scores",
+    "run_detector",
+]
 
 OWN_VERDICT_THRESHOLD = 1.0
 
 _COLUMN_NAMES = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
+
+
+class SupportsUpdate(Protocol):
+    """What the benchmark needs of a detector: :meth:`udfs.detectors.base.Detector.update`."""
+
+    def update(self, t: int, x: Any) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ def _detector_name(detector: object) -> str:
     return str(getattr(detector, "name", type(detector).__name__))
 
 
-def run_detector(factory: Callable[[], Detector], corpus: NabCorpus, progress: bool = True) -> DetectorRun:
+def run_detector(factory: Callable[[], SupportsUpdate], corpus: NabCorpus, progress: bool = True) -> DetectorRun:
     """Stream every file, row by row, through a fresh ``factory()`` detector.
 
     ``update(t, x)`` gets ``t`` in ns since the epoch (``int``) and ``x`` as ``float``.
@@ -71,9 +86,7 @@ def run_detector(factory: Callable[[], Detector], corpus: NabCorpus, progress: b
         name = _detector_name(detector)
         file_scores = np.empty(len(nab_file))
         file_verdicts = np.zeros(len(nab_file), dtype=bool)
-        for row, (t, x) in enumerate(
-            zip(nab_file.timestamps.tolist(), nab_file.values.tolist(), strict=True)
-        ):
+        for row, (t, x) in enumerate(zip(nab_file.timestamps.tolist(), nab_file.values.tolist(), strict=True)):
             verdict = detector.update(t, x)
             file_scores[row] = verdict.score
             file_verdicts[row] = verdict.is_anomaly
@@ -141,17 +154,17 @@ def evaluate_scores(
 
     ``profiles`` are :class:`Profile` objects or names of the built-in ones.
     """
-    profiles = [p if isinstance(p, Profile) else profile_named(p) for p in profiles]
-    best = tuple(score_best_threshold(corpus, scores, p) for p in profiles)
+    resolved = [p if isinstance(p, Profile) else profile_named(p) for p in profiles]
+    best = tuple(score_best_threshold(corpus, scores, p) for p in resolved)
     own = None
     if verdicts is not None:
         flags = {key: np.asarray(v, dtype=bool).astype(np.float64) for key, v in verdicts.items()}
-        own = tuple(score_at_threshold(corpus, flags, p, OWN_VERDICT_THRESHOLD) for p in profiles)
+        own = tuple(score_at_threshold(corpus, flags, p, OWN_VERDICT_THRESHOLD) for p in resolved)
     return NabReport(detector, corpus.keys, best, own)
 
 
 def evaluate(
-    factory: Callable[[], Detector],
+    factory: Callable[[], SupportsUpdate],
     data_dir: str | os.PathLike[str] = DEFAULT_DATA_DIR,
     *,
     profiles: Sequence[Profile | str] = PROFILES,
@@ -164,6 +177,4 @@ def evaluate(
     """
     corpus = load_corpus(data_dir)
     run = run_detector(factory, corpus, progress=progress)
-    return evaluate_scores(
-        corpus, run.scores, verdicts=run.verdicts, profiles=profiles, detector=name or run.detector
-    )
+    return evaluate_scores(corpus, run.scores, verdicts=run.verdicts, profiles=profiles, detector=name or run.detector)

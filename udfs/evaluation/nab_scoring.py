@@ -222,14 +222,14 @@ def sweep_thresholds(
     order = order[all_scores[order] > -np.inf]
     ranked = all_scores[order]
     null, _ = _null_and_perfect(corpus, profile)
+    if ranked.size == 0:
+        return np.array([np.inf]), np.array([null])
     raws = null + np.cumsum(delta[order])
-    group_ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True)) if ranked.size else []
+    group_ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
     return np.append(np.inf, ranked[group_ends]), np.append(null, raws[group_ends])
 
 
-def score_best_threshold(
-    corpus: NabCorpus, scores: Mapping[str, np.ndarray], profile: Profile
-) -> ProfileScore:
+def score_best_threshold(corpus: NabCorpus, scores: Mapping[str, np.ndarray], profile: Profile) -> ProfileScore:
     """The threshold with the highest raw score over the corpus, and its score.
 
     Among equal raw scores the highest threshold (fewest detections) wins. Raw
