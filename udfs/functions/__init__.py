@@ -19,6 +19,10 @@ FUNCTIONS: dict[str, str] = {
     "mirror": "udfs.functions.mirror:Mirror",
     "mirror_batch": "udfs.functions.mirror:MirrorBatch",
     "moving_average": "udfs.functions.moving_average:MovingAverage",
+    "edge": "udfs.functions.edge:Edge",
+    "mad": "udfs.functions.mad:Mad",
+    "zscore": "udfs.functions.zscore:ZScoreUDF",
+    "iqr": "udfs.functions.iqr:Iqr",
 }
 
 

@@ -101,7 +101,7 @@ class OptionSpec:
                 f"got {len(values)}"
             )
         parsed = []
-        for i, (value, expected) in enumerate(zip(values, self.types)):
+        for i, (value, expected) in enumerate(zip(values, self.types, strict=True)):
             got = value.WhichOneof("value")
             if got != _VALUE_FIELD[expected]:
                 where = f"value {i + 1} of " if len(self.types) > 1 else ""

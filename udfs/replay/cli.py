@@ -34,6 +34,9 @@ __all__ = ["replay"]
 @click.option("--batch-period", default=None, metavar="DURATION",
               help="Send batches instead of a stream: one batch per group per period (e.g. 1h), "
                    "as batch|query().period(). Needs a UDF that wants batches.")
+@click.option("--batch-align", is_flag=True,
+              help="Start batch periods at multiples of the period since the epoch, as query().align(); "
+                   "by default they start at the first point.")
 @click.option("--database", default="telegraf", show_default=True, help="Database stamped on stream points.")
 @click.option("--retention-policy", default="autogen", show_default=True,
               help="Retention policy stamped on stream points.")
@@ -61,7 +64,7 @@ __all__ = ["replay"]
               help="Save every request byte sent to the UDF (for comparing with a Kapacitor recording).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: if a tty).")
 def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
-           options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, database: str,
+           options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool, database: str,
            retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
            restore_path: Path | None, snapshot_out: Path | None, task_id: str, node_id: str | None,
            output: str, out_measurement: str | None, influx_url: str | None, influx_db: str,
@@ -133,7 +136,7 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
         if period_ns is not None:
             from udfs.replay.events import batch_requests
 
-            requests = batch_requests(records, period_ns=period_ns, group_by=group_by)
+            requests = batch_requests(records, period_ns=period_ns, group_by=group_by, align=batch_align)
         else:
             from udfs.replay.events import StreamSettings, stream_requests
 

@@ -67,22 +67,27 @@ def stream_requests(records: Iterable[Record], settings: StreamSettings) -> Iter
 
 
 def batch_requests(
-    records: Iterable[Record], *, period_ns: int, group_by: Sequence[str] = ()
+    records: Iterable[Record], *, period_ns: int, group_by: Sequence[str] = (), align: bool = False
 ) -> Iterator[pb.Request]:
-    """Batches as ``batch|query(...).period(P).groupBy(...)`` would deliver them.
+    """Batches as ``batch|query(...).period(P).every(P).groupBy(...)`` would deliver them.
 
-    Records are cut into consecutive periods aligned on multiples of ``period_ns``
-    since the epoch (input must be in time order); each period yields one batch per
-    group, groups in sorted order, points in time order. Points carry only the
-    group-by tags, as query results do.
+    Records (in time order) are cut into consecutive periods of ``period_ns``. Like
+    Kapacitor's unaligned queries, the periods start at the first record's time;
+    with ``align`` they start at multiples of the period since the epoch, like
+    ``query().align()``. Each period yields one batch per group, groups in sorted
+    order, points in time order. Points carry only the group-by tags, as query
+    results do.
     """
     if period_ns <= 0:
         raise ValueError("batch period must be positive")
     dims = sorted(group_by)
     current: int | None = None
+    anchor: int | None = 0 if align else None
     groups: dict[str, tuple[str, dict[str, str], list[Record]]] = {}
     for record in records:
-        bucket = record.time // period_ns
+        if anchor is None:
+            anchor = record.time
+        bucket = (record.time - anchor) // period_ns
         if current is not None and bucket != current:
             yield from _emit_batches(groups)
             groups = {}

@@ -84,5 +84,5 @@ def build_options(
         types = [ValueType(t) for t in info.valueTypes]
         if len(texts) != len(types):
             raise DefineError(f"unexpected number of args to {name}, got {len(texts)} expected {len(types)}")
-        options.append(pb.Option(name=name, values=[_value(name, t, v) for t, v in zip(texts, types)]))
+        options.append(pb.Option(name=name, values=[_value(name, t, v) for t, v in zip(texts, types, strict=True)]))
     return options

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a fresh Debian machine, then run it all.
+# This is the README's test command and exactly what CI (.ci/run) runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    fi
+}
+
+# The integration tests start a real InfluxDB 1.x server (Debian's influxdb package).
+command -v influxd >/dev/null 2>&1 || apt_install influxdb
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+# A missing influxd must fail the run, never skip the integration tests.
+export UDFS_REQUIRE_INFLUXDB=1
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,137 @@
+"""The shared body of every detector UDF: a field in, the point out with a verdict added.
+
+Each detector UDF module declares its options and names its detector; this class
+keeps one detector per Kapacitor group, feeds it the configured field, and emits
+the input point with the output schema added:
+
+* fields ``anomaly_score`` (float; left out while the detector warms up or when
+  the score is not finite, since InfluxDB cannot store NaN or infinity),
+  ``is_anomaly`` (bool) and the detector's own detail fields;
+* tags ``detector`` (the UDF name), ``source`` (the input measurement) and
+  ``field`` (the analysed field), so one Grafana query can show every detector.
+
+The detector module is imported in ``configure``, not at import time, so that
+``udfs run NAME`` answers Kapacitor's start-up ``Info`` without loading scipy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from udfs.functions.base import PerGroupUDF, numeric_field
+from udfs.functions.options import OptionSpec, ValueType
+from udfs.protocol import udf_pb2
+from udfs.validation import OneOf
+
+__all__ = ["DetectorUDF", "Skip", "common_options"]
+
+
+def common_options(*, field_default: str = "value", emit_choices: tuple[str, ...] = ("all", "anomalies"),
+                   emit_default: str = "all") -> list[OptionSpec]:
+    """Options every detector UDF has: which field to read and which points to emit."""
+    return [
+        OptionSpec("field", (ValueType.STRING,), default=field_default, help="Field to analyse."),
+        OptionSpec(
+            "emit", (ValueType.STRING,), default=emit_default, constraint=OneOf(emit_choices),
+            help="Which points to pass on: " + ", ".join(f"'{c}'" for c in emit_choices) + ".",
+        ),
+    ]
+
+
+_COMMON = ("field", "emit")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """No usable value in a point, and why."""
+
+    reason: str
+
+
+class DetectorUDF(PerGroupUDF[Any]):
+    """Base of detector UDFs. Subclasses set ``detector`` to ``"module:Class"``."""
+
+    #: Where the detector class lives, imported lazily (``"udfs.detectors.mad:MedianAbsoluteDeviation"``).
+    detector: ClassVar[str]
+
+    def configure(self, config: dict[str, Any]) -> None:
+        module_name, _, attr = self.detector.partition(":")
+        self._detector_cls = getattr(importlib.import_module(module_name), attr)
+        self.field: str = config["field"]
+        self.emit: str = config["emit"]
+        self.params = self.detector_params(config)
+        # Build one now so that a bad combination is refused in Init, naming the option.
+        self._detector_cls(**self.params)
+        self._takes_states = getattr(self._detector_cls, "input_kind", "float") == "state"
+
+    def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Detector keyword arguments from the options (default: same names, None = unset)."""
+        return {k: v for k, v in config.items() if k not in _COMMON and v is not None}
+
+    def new_group(self, group: str) -> Any:
+        return self._detector_cls(**self.params)
+
+    def group_to_json(self, state: Any) -> Any:
+        return state.state_dict()
+
+    def group_from_json(self, data: Any) -> Any:
+        detector = self._detector_cls.from_state(data)
+        if detector.params() != self._detector_cls(**self.params).params():
+            raise ValueError("snapshot was taken with other detector options")
+        return detector
+
+    def read_value(self, point: udf_pb2.Point) -> Any:
+        """The value to feed the detector, or a :class:`Skip` saying why there is none."""
+        if not self._takes_states:
+            value = numeric_field(point, self.field)
+            return Skip(value) if isinstance(value, str) else value
+        for values in (point.fieldsString, point.fieldsBool, point.fieldsInt, point.fieldsDouble):
+            if self.field in values:
+                return values[self.field]
+        return Skip(f"field {self.field!r} is missing")
+
+    def should_emit(self, verdict: Any) -> bool:
+        return self.emit == "all" or verdict.is_anomaly
+
+    def point(self, point: udf_pb2.Point) -> None:
+        self._require_init()
+        value = self.read_value(point)
+        if isinstance(value, Skip):
+            self.skips.skip("bad value", "%s at %d: %s", point.group or "(no group)", point.time, value.reason)
+            return
+        verdict = self.group_state(point.group).update(point.time, value)
+        if not self.should_emit(verdict):
+            return
+        self.outbox.point(self.annotate(point, verdict))
+
+    def annotate(self, point: udf_pb2.Point, verdict: Any) -> udf_pb2.Point:
+        out = udf_pb2.Point()
+        out.CopyFrom(point)
+        score = verdict.score
+        if math.isfinite(score):
+            out.fieldsDouble["anomaly_score"] = score
+        out.fieldsBool["is_anomaly"] = bool(verdict.is_anomaly)
+        for key, value in verdict.details.items():
+            _set_field(out, key, value)
+        out.tags["detector"] = self.name
+        out.tags["source"] = point.name
+        out.tags["field"] = self.field
+        return out
+
+
+def _set_field(point: udf_pb2.Point, key: str, value: Any) -> None:
+    # Typed like InfluxDB fields; None and non-finite floats are left out (not storable).
+    if value is None:
+        return
+    if isinstance(value, bool):
+        point.fieldsBool[key] = value
+    elif isinstance(value, int):
+        point.fieldsInt[key] = value
+    elif isinstance(value, float):
+        if math.isfinite(value):
+            point.fieldsDouble[key] = value
+    else:
+        point.fieldsString[key] = str(value)
