@@ -64,8 +64,8 @@ __all__ = ["replay"]
               help="Save every request byte sent to the UDF (for comparing with a Kapacitor recording).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: if a tty).")
 def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
-           options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool, database: str,
-           retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
+           options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool,
+           database: str, retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
            restore_path: Path | None, snapshot_out: Path | None, task_id: str, node_id: str | None,
            output: str, out_measurement: str | None, influx_url: str | None, influx_db: str,
            record_requests: Path | None, progress: bool | None) -> None:
@@ -94,79 +94,43 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
     interval_s = duration(snapshot_interval, "--snapshot-interval") / 1e9
     period_ns = duration(batch_period, "--batch-period") if batch_period else None
 
-    from udfs.protocol import EdgeType
-    from udfs.protocol import udf_pb2 as pb
-    from udfs.replay.kapacitor import KapacitorEmulator, TaskFailed
-    from udfs.replay.options import DefineError, build_options, split_option
+    from udfs.functions import FUNCTIONS
+    from udfs.replay.session import ReplayConfig, ReplayError, replay_records
 
-    if prog:
-        argv = shlex.split(prog)
-    else:
-        from udfs.functions import FUNCTIONS
+    if not prog and name not in FUNCTIONS:
+        raise click.BadParameter(f"unknown UDF {name!r}; known: {', '.join(sorted(FUNCTIONS))}", param_hint="NAME")
+    records = _read_input(input_path, fmt, measurement, tag_columns)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if progress:
+        from tqdm import tqdm
 
-        if name not in FUNCTIONS:
-            raise click.BadParameter(f"unknown UDF {name!r}; known: {', '.join(sorted(FUNCTIONS))}",
-                                     param_hint="NAME")
-        argv = [sys.executable, "-m", "udfs", "run", name]
-
+        records = tqdm(records, desc="replay", unit=" points", file=sys.stderr)
     record_file = record_requests.open("wb") if record_requests else None
+    sink = _Sink(output, influx_url, influx_db)
+    config = ReplayConfig(
+        name=name, options=options, group_by=group_by, batch_period_ns=period_ns, batch_align=batch_align,
+        database=database, retention_policy=retention_policy, argv=shlex.split(prog) if prog else None,
+        timeout=timeout_s, snapshot_interval=interval_s or None, task_id=task_id, node_id=node_id,
+        restore=restore_path.read_bytes() if restore_path else None, final_snapshot=snapshot_out is not None,
+        record=record_file,
+    )
     try:
-        emulator = KapacitorEmulator(argv, timeout=timeout_s, snapshot_interval=interval_s or None,
-                                     record=record_file)
-        try:
-            info = emulator.info()
-            calls = [split_option(text) for text in options]
-            init = pb.InitRequest(options=build_options(calls, info.options), taskID=task_id,
-                                  nodeID=node_id or f"{name}2")
-        except (TaskFailed, DefineError) as exc:
-            raise click.ClickException(str(exc)) from None
-        wants_batch = info.wants == EdgeType.BATCH
-        if wants_batch and period_ns is None:
-            raise click.ClickException(f"{name} wants batches: give --batch-period (e.g. 1h)")
-        if not wants_batch and period_ns is not None:
-            raise click.ClickException(f"{name} wants a stream: drop --batch-period")
-
-        records = _read_input(input_path, fmt, measurement, tag_columns)
-        if progress is None:
-            progress = sys.stderr.isatty()
-        if progress:
-            from tqdm import tqdm
-
-            records = tqdm(records, desc="replay", unit=" points", file=sys.stderr)
-        if period_ns is not None:
-            from udfs.replay.events import batch_requests
-
-            requests = batch_requests(records, period_ns=period_ns, group_by=group_by, align=batch_align)
-        else:
-            from udfs.replay.events import StreamSettings, stream_requests
-
-            requests = stream_requests(records, StreamSettings(database, retention_policy, tuple(group_by)))
-
-        from udfs.replay.output import ResponseCollector
-
-        sink = _Sink(output, influx_url, influx_db)
-        collector = ResponseCollector(measurement=out_measurement, emit=sink.add)
-        restore = restore_path.read_bytes() if restore_path else None
-        try:
-            result = emulator.run_task(init, requests, collector, restore=restore,
-                                       final_snapshot=snapshot_out is not None)
-        except TaskFailed as exc:
-            sink.close()
-            raise click.ClickException(f"task stopped: {exc}") from None
-        except _InputError as exc:
-            raise click.ClickException(str(exc)) from None
-        sink.close()
-        if snapshot_out is not None and result.snapshots:
-            snapshot_out.write_bytes(result.snapshots[-1])
-        click.echo(
-            f"replay: {result.points_sent} points sent, {collector.count} points returned"
-            + (f" in {collector.batches} batches" if collector.batches else "")
-            + f", {result.keepalives_sent} keepalives, {len(result.snapshots)} snapshots",
-            err=True,
-        )
+        result, collector = replay_records(config, records, sink.add, out_measurement=out_measurement)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
+        sink.close()
         if record_file is not None:
             record_file.close()
+    if snapshot_out is not None and result.snapshots:
+        snapshot_out.write_bytes(result.snapshots[-1])
+    click.echo(
+        f"replay: {result.points_sent} points sent, {collector.count} points returned"
+        + (f" in {collector.batches} batches" if collector.batches else "")
+        + f", {result.keepalives_sent} keepalives, {len(result.snapshots)} snapshots",
+        err=True,
+    )
 
 
 class _InputError(click.ClickException):
