@@ -179,6 +179,8 @@ def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: st
 # Commands that live next to their code; those modules import only click at the top.
 from udfs.evaluation.cli import evaluate  # noqa: E402
 from udfs.replay.cli import replay  # noqa: E402
+from udfs.replay.demo import demo  # noqa: E402
 
 main.add_command(replay)
+main.add_command(demo)
 main.add_command(evaluate)

@@ -7,7 +7,24 @@ through the common checks in ``tests/detectors/test_common.py``.
 from __future__ import annotations
 
 from udfs.detectors.base import Detector, Verdict
+from udfs.detectors.edge import EdgeDetector
+from udfs.detectors.iqr import InterquartileRange
+from udfs.detectors.mad import MedianAbsoluteDeviation
+from udfs.detectors.zscore import ZScore
 
-__all__ = ["REGISTRY", "Detector", "Verdict"]
+__all__ = [
+    "REGISTRY",
+    "Detector",
+    "EdgeDetector",
+    "InterquartileRange",
+    "MedianAbsoluteDeviation",
+    "Verdict",
+    "ZScore",
+]
 
-REGISTRY: dict[str, type[Detector]] = {}
+REGISTRY: dict[str, type[Detector]] = {
+    "edge": EdgeDetector,
+    "iqr": InterquartileRange,
+    "mad": MedianAbsoluteDeviation,
+    "zscore": ZScore,
+}

@@ -61,12 +61,20 @@ class Detector(ABC):
         cannot express, typically rules across parameters
         (``{"window": 5, "min_periods": 10}``). Bad values for the declared
         constraints are derived by the checks themselves.
+    ``check_params``
+        Keyword arguments the checks build the detector with (defaults
+        otherwise; a detector taking ``seed`` gets a fixed one). They must bound
+        the state to its ``window`` parameter's worth of points, or 100 points for
+        a detector without one, since bounded memory is checked between 2 and 10
+        windows of input: e.g. ``{"max_points": 100}`` for a detector bounded by
+        a point count.
     """
 
     name: ClassVar[str]
     parameter_constraints: ClassVar[Mapping[str, Constraint]] = {}
     input_kind: ClassVar[str] = "float"
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ()
+    check_params: ClassVar[Mapping[str, Any]] = {}
 
     def _validate(self, **params: Any) -> None:
         for key, value in params.items():

@@ -135,7 +135,7 @@ class EdgeDetector(Detector):
         flap_count: int = 5,
         flap_window: int = _HOUR_NS,
     ) -> None:
-        levels = {"low_enter": low_enter, "low_exit": low_exit, "high_exit": high_exit, "high_enter": high_enter}
+        levels = dict(zip(_LEVEL_ORDER, (low_enter, low_exit, high_exit, high_enter), strict=True))
         self._validate(**levels, min_duration=min_duration, flap_count=flap_count, flap_window=flap_window)
         for side in ("low", "high"):
             if levels[f"{side}_exit"] is not None and levels[f"{side}_enter"] is None:
@@ -164,15 +164,7 @@ class EdgeDetector(Detector):
         self._change_times: deque[int] = deque(maxlen=2 * flap_count)
 
     def params(self) -> dict[str, Any]:
-        return {
-            "low_enter": self.low_enter,
-            "low_exit": self.low_exit,
-            "high_enter": self.high_enter,
-            "high_exit": self.high_exit,
-            "min_duration": self.min_duration,
-            "flap_count": self.flap_count,
-            "flap_window": self.flap_window,
-        }
+        return {name: getattr(self, name) for name in self.parameter_constraints}
 
     def _level(self, x: Any, previous: Any) -> Any:
         if isinstance(x, (bool, str)) or (self.low_enter is None and self.high_enter is None):
@@ -192,8 +184,9 @@ class EdgeDetector(Detector):
         # with learn=True does anything get written back.
         value = _as_state(x)
         observed = self._observed if value is None else self._level(value, self._observed)
-        state, entered, previous, previous_duration = self._state, self._entered, self._previous, self._previous_duration
-        candidate, since, changes = self._candidate, self._candidate_since, self._changes
+        state, entered, changes = self._state, self._entered, self._changes
+        previous, previous_duration = self._previous, self._previous_duration
+        candidate, since = self._candidate, self._candidate_since
         changed = False
         if value is None:
             pass

@@ -105,7 +105,12 @@ class InterquartileRange(Detector):
         self._values: deque[float] = deque(maxlen=window)
 
     def params(self) -> dict[str, Any]:
-        return {"window": self.window, "k": self.k, "threshold": self.threshold, "min_periods": self.min_periods}
+        return {
+            "window": self.window,
+            "k": self.k,
+            "threshold": self.threshold,
+            "min_periods": self.min_periods,
+        }
 
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)

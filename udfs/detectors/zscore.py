@@ -30,8 +30,9 @@ class ZScore(Detector):
     ----------
     mode : {"rolling", "ewma"}, default "rolling"
         ``"rolling"``: mean and (population) standard deviation of the last
-        ``window`` values, kept with Welford add/remove updates and recomputed
-        exactly every ``window`` updates or when cancellation threatens.
+        ``window`` values, kept with Welford add/remove updates around a recent
+        mean and recomputed exactly every ``window`` updates or when cancellation
+        threatens.
         ``"ewma"``: exponentially weighted mean and variance, ``alpha`` being the
         weight of the newest value.
     window : int, default 100
@@ -97,7 +98,8 @@ class ZScore(Detector):
         self.threshold = float(threshold)
         self.min_periods = min_periods
         self._values: deque[float] = deque(maxlen=window)  # rolling mode only
-        self._mean = 0.0
+        self._shift = 0.0  # rolling: the sums are kept for x - shift (ewma: stays 0)
+        self._mean = 0.0  # of x - shift
         self._m2 = 0.0  # rolling: sum of squared deviations; ewma: the variance itself
         self._peak = 0.0  # largest rolling m2 since the last exact recompute
         self._updates = 0  # rolling updates since the last exact recompute
@@ -121,8 +123,8 @@ class ZScore(Detector):
         x = float(x)
         if not math.isfinite(x) or self._seen < self.min_periods:
             return Verdict(math.nan, False, {"mean": math.nan, "std": math.nan, "zscore": math.nan})
-        mean, std = self._mean, self._std()
-        deviation = x - mean
+        mean, std = self._shift + self._mean, self._std()
+        deviation = (x - self._shift) - self._mean
         tolerance = _CONSTANT_RTOL * abs(mean)
         if std > tolerance:
             zscore = deviation / std
@@ -130,7 +132,8 @@ class ZScore(Detector):
             zscore = 0.0
         else:
             zscore = math.copysign(math.inf, deviation)
-        return Verdict(abs(zscore), abs(zscore) > self.threshold, {"mean": mean, "std": std, "zscore": zscore})
+        details = {"mean": mean, "std": std, "zscore": zscore}
+        return Verdict(abs(zscore), abs(zscore) > self.threshold, details)
 
     def learn_one(self, t: int, x: Any) -> None:
         x = float(x)
@@ -154,31 +157,35 @@ class ZScore(Detector):
         self._m2 = (1.0 - self.alpha) * (self._m2 + diff * increment)
 
     def _learn_rolling(self, x: float) -> None:
+        # Welford add/remove on x - shift, the shift being a recent mean: a large offset
+        # with a small spread (1e6 +- 0.01) would otherwise cost most of the digits.
+        if not self._values:
+            self._shift = x
         if len(self._values) == self.window:
-            old = self._values.popleft()
-            n = len(self._values)
-            if n == 0:
-                self._mean, self._m2 = 0.0, 0.0
-            else:
-                delta = old - self._mean
-                self._mean -= delta / n
-                self._m2 -= delta * (old - self._mean)
+            old = self._values.popleft() - self._shift  # window >= 2: some value remains
+            delta = old - self._mean
+            self._mean -= delta / len(self._values)
+            self._m2 -= delta * (old - self._mean)
         self._values.append(x)
-        delta = x - self._mean
+        y = x - self._shift
+        delta = y - self._mean
         self._mean += delta / len(self._values)
-        self._m2 = max(self._m2 + delta * (x - self._mean), 0.0)
+        self._m2 = max(self._m2 + delta * (y - self._mean), 0.0)
         self._peak = max(self._peak, self._m2)
         self._updates += 1
         if self._updates >= self.window or self._m2 < _CANCELLATION * self._peak:
             values = np.fromiter(self._values, dtype=float, count=len(self._values))
-            self._mean = float(values.mean())
-            self._m2 = float(np.sum((values - self._mean) ** 2))
+            self._shift = float(values.mean())
+            centred = values - self._shift
+            self._mean = float(centred.mean())
+            self._m2 = float(np.sum((centred - self._mean) ** 2))
             self._peak, self._updates = self._m2, 0
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "params": self.params(),
             "values": list(self._values),
+            "shift": self._shift,
             "mean": self._mean,
             "m2": self._m2,
             "peak": self._peak,
@@ -190,6 +197,7 @@ class ZScore(Detector):
     def from_state(cls, state: Mapping[str, Any]) -> ZScore:
         detector = cls(**state["params"])
         detector._values.extend(float(v) for v in state["values"])
+        detector._shift = float(state["shift"])
         detector._mean = float(state["mean"])
         detector._m2 = float(state["m2"])
         detector._peak = float(state["peak"])
