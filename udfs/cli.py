@@ -150,7 +150,9 @@ def serve(socket_dir: Path, names: tuple[str, ...], mode: str, log_level: str) -
     show_default=True, help="Where `udfs serve` puts its sockets (socket mode).",
 )
 @click.option("--timeout", default="10s", show_default=True, help="Keepalive timeout Kapacitor enforces.")
-def conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str) -> None:
+@click.option("--python", "python", default=None, metavar="PATH",
+              help="Interpreter Kapacitor starts in process mode (default: this one, absolute path).")
+def conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str, python: str | None) -> None:
     """Print the [udf.functions.*] sections of kapacitor.conf for this installation.
 
     Process mode points Kapacitor at this Python interpreter (absolute path), so the
@@ -158,17 +160,19 @@ def conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str) -> N
     """
     from udfs.functions import FUNCTIONS
 
-    click.echo(render_conf(mode, names or tuple(sorted(FUNCTIONS)), socket_dir.resolve(), timeout))
+    click.echo(render_conf(mode, names or tuple(sorted(FUNCTIONS)), socket_dir.absolute(), timeout,
+                           python or sys.executable))
 
 
-def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str) -> str:
+def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str, python: str) -> str:
+    """The [udf] section of kapacitor.conf for ``names``."""
     for name in names:
         _load(name)
     lines = ["[udf]", "[udf.functions]"]
     for name in names:
         lines.append(f"  [udf.functions.{name}]")
         if mode == "process":
-            lines.append(f'    prog = "{sys.executable}"')
+            lines.append(f'    prog = "{python}"')
             lines.append(f'    args = ["-m", "udfs", "run", "{name}"]')
         else:
             lines.append(f'    socket = "{socket_dir / (name + ".sock")}"')

@@ -199,7 +199,7 @@ class KapacitorEmulator:
                     if now >= next_snapshot:
                         write(encode_frame(pb.Request(snapshot=pb.SnapshotRequest())))
                         next_snapshot = now + (self.snapshot_interval or 0)
-                except OSError:
+                except (OSError, ValueError):  # input closed: the task is stopping
                     return
 
         threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=ticker, daemon=True)]
