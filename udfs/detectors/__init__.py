@@ -10,6 +10,7 @@ from udfs.detectors.base import Detector, Verdict
 from udfs.detectors.edge import EdgeDetector
 from udfs.detectors.iqr import InterquartileRange
 from udfs.detectors.mad import MedianAbsoluteDeviation
+from udfs.detectors.sigma import SigmaEnsemble
 from udfs.detectors.zscore import ZScore
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "EdgeDetector",
     "InterquartileRange",
     "MedianAbsoluteDeviation",
+    "SigmaEnsemble",
     "Verdict",
     "ZScore",
 ]
@@ -26,5 +28,6 @@ REGISTRY: dict[str, type[Detector]] = {
     "edge": EdgeDetector,
     "iqr": InterquartileRange,
     "mad": MedianAbsoluteDeviation,
+    "sigma": SigmaEnsemble,
     "zscore": ZScore,
 }

@@ -107,6 +107,11 @@ class UDF(Handler):
         self._batch_begin: udf_pb2.BeginBatch | None = None
         self._batch_points: list[udf_pb2.Point] = []
 
+    @classmethod
+    def option_constraints(cls) -> dict[str, Any]:
+        """Value constraints checked outside the OptionSet (e.g. by a detector), for the docs."""
+        return {}
+
     # -- what subclasses implement -------------------------------------------
     def configure(self, config: dict[str, Any]) -> None:
         """Take the validated options. Raise InvalidParameterError/OptionError to refuse."""

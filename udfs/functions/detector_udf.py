@@ -36,7 +36,7 @@ def common_options(*, field_default: str = "value", emit_choices: tuple[str, ...
         OptionSpec("field", (ValueType.STRING,), default=field_default, help="Field to analyse."),
         OptionSpec(
             "emit", (ValueType.STRING,), default=emit_default, constraint=OneOf(emit_choices),
-            help="Which points to pass on: " + ", ".join(f"'{c}'" for c in emit_choices) + ".",
+            help="Which points to pass on.",
         ),
     ]
 
@@ -57,9 +57,17 @@ class DetectorUDF(PerGroupUDF[Any]):
     #: Where the detector class lives, imported lazily (``"udfs.detectors.mad:MedianAbsoluteDeviation"``).
     detector: ClassVar[str]
 
+    @classmethod
+    def detector_class(cls) -> Any:
+        module_name, _, attr = cls.detector.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    @classmethod
+    def option_constraints(cls) -> dict[str, Any]:
+        return dict(cls.detector_class().parameter_constraints)
+
     def configure(self, config: dict[str, Any]) -> None:
-        module_name, _, attr = self.detector.partition(":")
-        self._detector_cls = getattr(importlib.import_module(module_name), attr)
+        self._detector_cls = self.detector_class()
         self.field: str = config["field"]
         self.emit: str = config["emit"]
         self.params = self.detector_params(config)

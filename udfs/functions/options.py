@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ _VALUE_FIELD = {
     ValueType.STRING: "stringValue",
     ValueType.DURATION: "durationValue",
 }
+
+_FIELD_TYPE = {field: vtype for vtype, field in _VALUE_FIELD.items()}
 
 
 class OptionError(ValueError):
@@ -105,7 +107,8 @@ class OptionSpec:
             got = value.WhichOneof("value")
             if got != _VALUE_FIELD[expected]:
                 where = f"value {i + 1} of " if len(self.types) > 1 else ""
-                got_text = ValueType(value.type).name if got is not None else "no value"
+                # Named from the value actually set: ``type`` may be left at 0 (BOOL).
+                got_text = _FIELD_TYPE[got].name if got is not None else "no value"
                 raise OptionError(
                     f"{where}option {self.name}() must be {expected.name}, got {got_text}"
                 )
@@ -200,13 +203,17 @@ class OptionSet:
             raise OptionError("missing required option(s): " + ", ".join(f"{m}()" for m in missing))
         return values
 
-    def markdown_table(self) -> str:
-        """The docs table: option, value types, default, description."""
+    def markdown_table(self, constraints: Mapping[str, Constraint] | None = None) -> str:
+        """The docs table: option, value types, default, description.
+
+        ``constraints`` adds value rules checked elsewhere (by a detector's constructor).
+        """
         rows = ["| option | values | default | description |", "| --- | --- | --- | --- |"]
         for spec in self._specs.values():
             text = spec.help
-            if spec.constraint is not None:
-                text += f" Must be {spec.constraint.describe()}."
+            constraint = spec.constraint or (constraints or {}).get(spec.name)
+            if constraint is not None:
+                text += f" Must be {constraint.describe()}."
             if spec.repeated:
                 text += " May be given several times."
             rows.append(

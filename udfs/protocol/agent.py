@@ -276,7 +276,9 @@ class Agent:
     def _dispatch(self, kind: str | None, request: pb.Request) -> None:
         handler = self.handler
         outbox = self.outbox
-        if kind == "begin":
+        if kind == "point":  # points the fast path in run() leaves to the general parser
+            handler.point(request.point)
+        elif kind == "begin":
             handler.begin_batch(request.begin)
         elif kind == "end":
             handler.end_batch(request.end)

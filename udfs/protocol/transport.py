@@ -38,13 +38,18 @@ def _write_all_fd(fd: int) -> Callable[[bytes], None]:
 def run_stdio(handler: Handler, *, label: str = "udf") -> int:
     """Serve one Kapacitor task over stdin/stdout (process UDF). Returns the exit status.
 
-    stdout is the protocol: nothing else may write to it. ``sys.stdout`` is pointed
-    at stderr for the duration, so a stray ``print`` cannot corrupt the stream.
+    stdout is the protocol: nothing else may write to it. The protocol writes to a
+    private duplicate of the stdout descriptor; for the duration, descriptor 1 itself
+    and ``sys.stdout`` point at stderr, so a stray ``print``, a write to
+    ``sys.__stdout__`` or a C library writing to fd 1 cannot corrupt the stream.
     """
     import sys
 
     in_fd = sys.stdin.fileno()
-    out_fd = os.dup(sys.stdout.fileno())
+    stdout_fd = sys.stdout.fileno()
+    sys.stdout.flush()
+    out_fd = os.dup(stdout_fd)
+    os.dup2(sys.stderr.fileno(), stdout_fd)
     saved_stdout = sys.stdout
     sys.stdout = sys.stderr
     try:
@@ -52,6 +57,11 @@ def run_stdio(handler: Handler, *, label: str = "udf") -> int:
         return agent.run()
     finally:
         sys.stdout = saved_stdout
+        try:
+            saved_stdout.flush()  # text written meanwhile belongs to stderr, not the protocol
+        except (OSError, ValueError):
+            pass
+        os.dup2(out_fd, stdout_fd)
         os.close(out_fd)
 
 
