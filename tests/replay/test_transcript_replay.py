@@ -93,6 +93,6 @@ def test_keepalives_go_out_every_half_timeout_while_data_flows(tmp_path: Path) -
     times = [r.keepalive.time for r in sent if r.WhichOneof("message") == "keepalive"]
     assert len(times) >= 4, times
     gaps = [(b - a) / 1e9 for a, b in zip(times, times[1:], strict=False)]
-    assert all(0.4 < g < 0.7 for g in gaps), gaps
+    assert all(0.35 < g < 0.9 for g in gaps), gaps  # 0.5 s, with slack for a loaded machine
     out = (tmp_path / "o.lp").read_text().splitlines()
     assert len(out) == 12

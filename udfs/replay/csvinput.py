@@ -1,0 +1,279 @@
+"""Records from CSV files (the NAB layout, ``timestamp,value``), and the reader for any input.
+
+CSV rules, chosen so that what is read can be written to InfluxDB as it is:
+
+- The first row names the columns. ``time_column`` holds the time; ``tag_columns``
+  become tags; ``value_columns`` (by default every other named column) become fields.
+- A time is ``YYYY-MM-DD[ HH:MM[:SS[.fffffffff]]]`` (UTC), the same with ``T`` and an
+  optional ``Z`` or ``+HH:MM`` offset (ISO 8601), or an integer epoch. The epoch unit
+  comes from the magnitude of the file's first time, ``|t| < 1e11`` seconds, ``< 1e14``
+  milliseconds, ``< 1e17`` microseconds, else nanoseconds (so seconds work up to the
+  year 5138 and milliseconds from 1973 on), and then holds for the whole file.
+- A field column takes its type from its first non-empty cell: a number makes it a
+  float column (``3`` is read as ``3.0``: InfluxDB refuses a field whose type changes,
+  and a column of counts may hold ``2.5`` further down), ``true``/``false`` (any case)
+  a bool column, anything else a string column. A later cell that does not fit is an
+  error; in a string column every cell is kept as text.
+- Cells are stripped of surrounding blanks. An empty cell leaves its field or tag out
+  (so does ``NaN``, which InfluxDB cannot store); a row with no field left is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from udfs.replay.lineprotocol import LineProtocolError, parse_lines
+from udfs.replay.records import FieldValue, Record
+
+__all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
+
+#: The input formats :func:`read_records` knows, and the file suffixes that select them.
+FORMATS: dict[str, tuple[str, ...]] = {"csv": (".csv",), "lp": (".lp", ".txt", ".line")}
+
+_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.I)
+_EPOCH = re.compile(r"-?[0-9]+")
+_DATETIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
+    r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_UNIX_DAY = dt.date(1970, 1, 1).toordinal()
+
+
+class CsvInputError(ValueError):
+    """A CSV file that cannot be read as records; ``lineno`` counts from 1."""
+
+    def __init__(self, lineno: int, reason: str, source: str = "") -> None:
+        self.lineno, self.reason = lineno, reason
+        super().__init__(f"{source + ': ' if source else ''}line {lineno}: {reason}")
+
+
+def _epoch_factor(value: int) -> int:
+    """Nanoseconds per unit of an epoch time, guessed from its size (see the module doc)."""
+    size = abs(value)
+    return 1_000_000_000 if size < 10**11 else 1_000_000 if size < 10**14 else 1_000 if size < 10**17 else 1
+
+
+def _datetime_ns(text: str) -> int:
+    if (match := _DATETIME.fullmatch(text)) is None:
+        raise ValueError(f"time {text!r} is neither YYYY-MM-DD HH:MM:SS, ISO 8601 nor an integer epoch")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = dt.datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+        )
+    except ValueError as exc:
+        raise ValueError(f"bad time {text!r}: {exc}") from None
+    seconds = (
+        (moment.toordinal() - _UNIX_DAY) * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+    )
+    if offset and offset.upper() != "Z":
+        hours, minutes = int(offset[1:3]), int(offset[-2:]) if len(offset) > 3 else 0
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"bad UTC offset {offset!r}")
+        seconds -= (1 if offset[0] == "+" else -1) * (hours * 3600 + minutes * 60)
+    return seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
+
+
+def _field(cell: str, kind: str | None) -> tuple[FieldValue | None, str]:
+    """The value of a cell and the kind of its column, deciding the kind if still open."""
+    if kind is None:
+        kind = "float" if _NUMBER.fullmatch(cell) else "bool" if cell.lower() in ("true", "false") else "str"
+    if kind == "str":
+        return cell, kind
+    if kind == "bool":
+        if cell.lower() not in ("true", "false"):
+            raise ValueError(f"{cell!r} is not true/false, as the column's first value was")
+        return cell.lower() == "true", kind
+    if not _NUMBER.fullmatch(cell):
+        raise ValueError(f"{cell!r} is not a number, as the column's first value was")
+    value = float(cell)
+    if math.isinf(value):
+        raise ValueError(f"{cell!r}: InfluxDB cannot store an infinite value")
+    return (None if math.isnan(value) else value), kind
+
+
+def _columns(
+    header: list[str], time_column: str, tag_columns: Sequence[str], value_columns: Sequence[str] | None
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    names = [name.strip() for name in header]
+    names[:1] = [name.removeprefix("\ufeff").strip() for name in names[:1]]  # a BOM read as text
+    duplicates = sorted({name for name in names if name and names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate column names {duplicates}")
+    if value_columns is None:  # unnamed columns (a pandas index) are left out
+        value_columns = [n for n in names if n and n != time_column and n not in tag_columns]
+    missing = [n for n in (time_column, *tag_columns, *value_columns) if n not in names]
+    if missing:
+        raise ValueError(f"no column named {missing} in the header {names}")
+    twice = sorted({time_column, *tag_columns} & set(value_columns)) + sorted(
+        {time_column} & set(tag_columns)
+    )
+    if twice:
+        raise ValueError(f"columns {twice} are used twice (time, tag or value)")
+    if not value_columns:
+        raise ValueError(f"no value columns besides the time and the tags in {names}")
+    return (
+        names.index(time_column),
+        {name: names.index(name) for name in tag_columns},
+        {name: names.index(name) for name in value_columns},
+    )
+
+
+def read_csv(
+    path_or_file: str | os.PathLike[str] | IO[str],
+    *,
+    measurement: str,
+    value_columns: Sequence[str] | None = None,
+    tag_columns: Sequence[str] = (),
+    time_column: str = "timestamp",
+) -> Iterator[Record]:
+    """Read a CSV file, lazily, as records of ``measurement`` (rules in the module doc).
+
+    Raises :class:`CsvInputError` with the line number for a missing header or column,
+    a row of the wrong length, a bad time or a cell that does not fit its column.
+
+    Examples
+    --------
+    >>> import io
+    >>> text = "timestamp,value,host\\n2014-07-01 00:00:00,10844,a\\n2014-07-01T00:30:00Z,,a\\n"
+    >>> list(read_csv(io.StringIO(text), measurement="taxi", tag_columns=["host"]))
+    [Record(time=1404172800000000000, measurement='taxi', tags={'host': 'a'}, fields={'value': 10844.0})]
+    """
+    if isinstance(path_or_file, (str, os.PathLike)):
+        with open(path_or_file, encoding="utf-8-sig", newline="") as file:
+            yield from _read_csv(
+                file, str(path_or_file), measurement, value_columns, tag_columns, time_column
+            )
+    else:
+        source = str(getattr(path_or_file, "name", ""))
+        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column)
+
+
+def _read_csv(
+    file: Iterable[str],
+    source: str,
+    measurement: str,
+    value_columns: Sequence[str] | None,
+    tag_columns: Sequence[str],
+    time_column: str,
+) -> Iterator[Record]:
+    reader = csv.reader(file)
+    header = next(reader, None)
+    try:
+        if header is None:
+            raise ValueError("the file is empty; a header row naming the columns is required")
+        time_at, tags_at, values_at = _columns(header, time_column, tag_columns, value_columns)
+    except ValueError as exc:
+        raise CsvInputError(reader.line_num or 1, str(exc), source) from None
+    kinds: dict[str, str | None] = dict.fromkeys(values_at)
+    factor = 0  # ns per epoch unit, fixed by the first integer time
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            if len(row) != len(header):
+                raise ValueError(f"expected {len(header)} cells as in the header, found {len(row)}")
+            stamp = row[time_at].strip()
+            if _EPOCH.fullmatch(stamp):
+                epoch = int(stamp) if len(stamp) <= 20 else 2**64  # int() is slow on huge text
+                factor = factor or _epoch_factor(epoch)
+                if abs(ns := epoch * factor) >= 2**63 - 1:
+                    raise ValueError(f"epoch time {stamp} is out of InfluxDB's range (unit: {factor} ns)")
+            else:
+                ns = _datetime_ns(stamp)
+            fields: dict[str, FieldValue] = {}
+            for name, at in values_at.items():
+                if cell := row[at].strip():
+                    value, kinds[name] = _field(cell, kinds[name])
+                    if value is not None:
+                        fields[name] = value
+        except ValueError as exc:
+            raise CsvInputError(reader.line_num, str(exc), source) from None
+        if fields:
+            tags = {name: cell for name, at in tags_at.items() if (cell := row[at].strip())}
+            yield Record(ns, measurement, tags, fields)
+
+
+def _utf8_lines(binary: IO[bytes]) -> Iterator[str]:
+    """Lines split at ``\\n`` only (a ``\\r`` inside a string field is data), decoded."""
+    for lineno, raw in enumerate(binary, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LineProtocolError(lineno, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        yield line.removeprefix("\ufeff") if lineno == 1 else line
+
+
+def read_records(
+    path: str | os.PathLike[str],
+    *,
+    fmt: str = "auto",
+    measurement: str | None = None,
+    value_columns: Sequence[str] | None = None,
+    tag_columns: Sequence[str] = (),
+    time_column: str = "timestamp",
+    precision: str = "ns",
+    on_error: Callable[[LineProtocolError], None] | None = None,
+) -> Iterator[Record]:
+    """Records from a file, by format: ``fmt="auto"`` goes by the suffix (see ``FORMATS``).
+
+    ``"-"`` reads standard input, as line protocol unless ``fmt="csv"``. For CSV,
+    ``measurement`` defaults to the file's stem and the column options go to
+    :func:`read_csv`. For line protocol, a ``measurement`` replaces every record's,
+    ``precision`` and ``on_error`` go to :func:`~udfs.replay.lineprotocol.parse_lines`,
+    and column options are refused. Unknown formats and missing files are refused
+    at the call, before any reading.
+
+    Examples
+    --------
+    >>> read_records("data.parquet")
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot tell the format of 'data.parquet' from its suffix; pass fmt='csv' or fmt='lp' (.csv: csv; .lp, .txt, .line: lp)
+    """  # noqa: E501
+    name = os.fspath(path)
+    if fmt == "auto":
+        suffix = "" if name == "-" else Path(name).suffix.lower()
+        fmt = "lp" if name == "-" else next((f for f, sfx in FORMATS.items() if suffix in sfx), "")
+        if not fmt:
+            known = "; ".join(f"{', '.join(sfx)}: {f}" for f, sfx in FORMATS.items())
+            raise ValueError(
+                f"cannot tell the format of {name!r} from its suffix; pass fmt='csv' or fmt='lp' ({known})"
+            )
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown input format {fmt!r}; use one of {sorted(FORMATS)} or 'auto'")
+    if name != "-" and not Path(name).is_file():
+        raise FileNotFoundError(f"no such input file: {name!r}")
+    if fmt == "lp":
+        if value_columns is not None or tag_columns or time_column != "timestamp":
+            raise ValueError("value_columns, tag_columns and time_column apply to CSV input only")
+        return _read_line_protocol(name, measurement, precision, on_error)
+    if measurement is None and name == "-":
+        raise ValueError("CSV from standard input needs a measurement name")
+    return read_csv(
+        sys.stdin if name == "-" else name,
+        measurement=measurement or Path(name).stem,
+        value_columns=value_columns,
+        tag_columns=tag_columns,
+        time_column=time_column,
+    )
+
+
+def _read_line_protocol(
+    name: str, measurement: str | None, precision: str, on_error: Callable[[LineProtocolError], None] | None
+) -> Iterator[Record]:
+    with open(name, "rb") if name != "-" else contextlib.nullcontext(sys.stdin.buffer) as binary:
+        for record in parse_lines(_utf8_lines(binary), precision=precision, on_error=on_error):
+            if measurement is not None:
+                record.measurement = measurement
+            yield record
