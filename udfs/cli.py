@@ -53,7 +53,36 @@ class _DurationType(click.ParamType):
 DURATION = _DurationType()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported only when used (or listed by --help).
+
+    ``udfs run NAME`` is started by Kapacitor just to answer Info; it must not pay for
+    importing the replay driver, numpy or the evaluation code.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, str] = {}
+
+    def add_lazy_command(self, name: str, target: str) -> None:
+        """Register ``module:attribute`` as command ``name``."""
+        self._lazy[name] = target
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module_name, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="kapacitor-anomaly-udfs", prog_name="udfs")
 def main() -> None:
     """Kapacitor UDFs for anomaly detection on InfluxDB time series.
@@ -181,11 +210,8 @@ def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: st
     return "\n".join(lines)
 
 
-# Commands that live next to their code; those modules import only click at the top.
-from udfs.evaluation.cli import evaluate  # noqa: E402
-from udfs.replay.cli import replay  # noqa: E402
-from udfs.replay.demo import demo  # noqa: E402
-
-main.add_command(replay)
-main.add_command(demo)
-main.add_command(evaluate)
+# Commands that live next to their code, imported only when used.
+assert isinstance(main, _LazyGroup)
+main.add_lazy_command("replay", "udfs.replay.cli:replay")
+main.add_lazy_command("demo", "udfs.replay.demo:demo")
+main.add_lazy_command("evaluate", "udfs.evaluation.cli:evaluate")
