@@ -153,19 +153,27 @@ class UDF(Handler):
         return udf_pb2.InitResponse(success=True)
 
     def snapshot(self) -> udf_pb2.SnapshotResponse:
-        document = {
-            "format": SNAPSHOT_FORMAT,
-            "udf": self.name,
-            "version": self.state_version,
-            "state": self.get_state(),
-        }
-        data = json.dumps(document, separators=(",", ":"), allow_nan=True).encode()
+        try:
+            document = {
+                "format": SNAPSHOT_FORMAT,
+                "udf": self.name,
+                "version": self.state_version,
+                "state": self.get_state(),
+            }
+            data = json.dumps(document, separators=(",", ":"), allow_nan=True).encode()
+        except Exception:
+            # Kapacitor stops a task whose UDF cannot answer a snapshot; losing the state
+            # on the next restart is the lesser harm. An empty snapshot restores as fresh.
+            self.log.exception("task %s: state cannot be saved, sending an empty snapshot", self.task_id)
+            data = b""
         return udf_pb2.SnapshotResponse(snapshot=data)
 
     def restore(self, request: udf_pb2.RestoreRequest) -> udf_pb2.RestoreResponse:
         # A failed restore stops the Kapacitor task for good, so every problem here is
         # logged and answered with success: the UDF starts fresh instead.
         try:
+            if not request.snapshot:
+                raise ValueError("the snapshot is empty")
             document = json.loads(request.snapshot.decode())
             if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
                 raise ValueError("not a udfs snapshot")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -16,16 +17,24 @@ __all__ = ["MovingAverage"]
 class _Window:
     __slots__ = ("values", "total")
 
-    def __init__(self, size: int, values: list[float] | None = None) -> None:
+    def __init__(self, size: int, values: list[float] | None = None, total: float | None = None) -> None:
         self.values: deque[float] = deque(values or (), maxlen=size)
-        # Re-summed on restore and on eviction-free starts; running sum otherwise.
-        self.total = float(sum(self.values))
+        # The running sum is part of the state: re-summing on restore would change the
+        # last bits of every later average.
+        self.total = math.fsum(self.values) if total is None else total
+
+
+def _finite_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return float(value)
 
 
 class MovingAverage(PerGroupUDF[_Window]):
     """Per-group moving average; emits one point per input once the window is full."""
 
     name = "moving_average"
+    state_version = 2
     summary = "Mean of the last N values of a field, per group."
     options = OptionSet(
         [
@@ -47,10 +56,15 @@ class MovingAverage(PerGroupUDF[_Window]):
         return _Window(self.size)
 
     def group_to_json(self, state: _Window) -> Any:
-        return list(state.values)
+        return {"values": list(state.values), "total": state.total}
 
     def group_from_json(self, data: Any) -> _Window:
-        return _Window(self.size, [float(v) for v in data][-self.size :])
+        if not isinstance(data, dict) or not isinstance(data.get("values"), list):
+            raise ValueError(f"group state must be {{'values': [...], 'total': x}}, got {type(data).__name__}")
+        values = [_finite_float(v) for v in data["values"]]
+        if len(values) > self.size:  # .size() was lowered since the snapshot
+            return _Window(self.size, values[-self.size :])
+        return _Window(self.size, values, _finite_float(data["total"]))
 
     def point(self, point: udf_pb2.Point) -> None:
         self._require_init()

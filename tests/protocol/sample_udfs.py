@@ -1,0 +1,85 @@
+"""Small UDFs the protocol tests run in-process, over sockets and as subprocesses.
+
+Run as a script (``python sample_udfs.py NAME``) it serves one of them over
+stdin/stdout with :func:`udfs.protocol.transport.run_stdio`, like ``udfs run``.
+It imports nothing from the test package, so the script works from any directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from udfs.functions.base import UDF
+from udfs.functions.mirror import Mirror
+from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.protocol import udf_pb2
+
+__all__ = ["ExplodingMirror", "PrintingMirror", "RecordedOptionsMirror"]
+
+
+class RecordedOptionsMirror(UDF):
+    """Declares the options of the recorded UDFs (``@recsock()`` etc.) and mirrors points.
+
+    The options are those in the recordings' ``InfoResponse``; see
+    ``kapacitor-transcripts/socket.tick`` for the TICKscript that set them.
+    """
+
+    name = "recsock"
+    summary = "Mirror with the recorded UDFs' options."
+    options = OptionSet(
+        [
+            OptionSpec("field", (ValueType.STRING,), default="value"),
+            OptionSpec("size", (ValueType.INT,), default=1),
+            OptionSpec("threshold", (ValueType.DOUBLE,), default=0.0),
+            OptionSpec("enabled", (ValueType.BOOL,), default=False),
+            OptionSpec("window", (ValueType.DURATION,), default=0),
+            OptionSpec("pair", (ValueType.STRING, ValueType.DOUBLE), default=None),
+            OptionSpec("flag", ()),
+        ]
+    )
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self.seen_config = config
+
+    def point(self, point: udf_pb2.Point) -> None:
+        self.outbox.point(point)
+
+
+class ExplodingMirror(Mirror):
+    """A mirror whose handler raises on a point tagged ``boom`` (a UDF bug)."""
+
+    name = "exploding_mirror"
+
+    def point(self, point: udf_pb2.Point) -> None:
+        if "boom" in point.tags:
+            raise RuntimeError(f"exploded on {point.tags['boom']}")
+        super().point(point)
+
+
+class PrintingMirror(Mirror):
+    """A mirror that writes to stdout in every way a careless handler or library might."""
+
+    name = "printing_mirror"
+
+    def info(self) -> udf_pb2.InfoResponse:
+        print("print() from info")
+        return super().info()
+
+    def point(self, point: udf_pb2.Point) -> None:
+        print(f"print() from point {point.time}")
+        sys.stdout.write("sys.stdout.write from point\n")
+        sys.stdout.flush()
+        if sys.__stdout__ is not None:
+            sys.__stdout__.write("sys.__stdout__.write from point\n")
+            sys.__stdout__.flush()
+        os.write(1, b"os.write(1) from point\n")  # what a C extension does
+        super().point(point)
+
+
+if __name__ == "__main__":
+    from udfs.protocol.transport import run_stdio
+
+    udfs = {cls.name: cls for cls in (RecordedOptionsMirror, ExplodingMirror, PrintingMirror)}
+    sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1]))
