@@ -41,6 +41,10 @@ def sample_values(kind: str, n: int, seed: int) -> list[Any]:
         spikes = rng.random(n) < 0.02
         base[spikes] += rng.choice([-20.0, 20.0], spikes.sum())
         return [float(v) for v in base]
+    if kind == "vector":  # three fields per point: the float stream and two noisy functions of it
+        xs = sample_values("float", n, seed)
+        noise = rng.normal(0.0, 1.0, (n, 2))
+        return [[x, 2.0 * x + a, 100.0 - x + b] for x, (a, b) in zip(xs, noise.tolist(), strict=True)]
     raise AssertionError(f"the checks know no input_kind {kind!r}")
 
 
@@ -49,7 +53,17 @@ def sample_stream(cls: type[Detector], n: int, seed: int = 0) -> list[tuple[int,
 
 
 def constant_value(cls: type[Detector]) -> Any:
-    return "SHOWTIME" if cls.input_kind == "state" else 5.0
+    return {"state": "SHOWTIME", "vector": [5.0, 5.0, 5.0]}.get(cls.input_kind, 5.0)
+
+
+def other_value(cls: type[Detector]) -> Any:
+    """A value other than :func:`constant_value`."""
+    return {"state": "TRAINING", "vector": [6.0, 6.0, 6.0]}.get(cls.input_kind, 6.0)
+
+
+def with_non_finite(cls: type[Detector], bad: float) -> Any:
+    """An input carrying the non-finite float ``bad`` (one component of a vector)."""
+    return [5.0, bad, 5.0] if cls.input_kind == "vector" else bad
 
 
 def make(cls: type[Detector]) -> Detector:
@@ -99,7 +113,7 @@ def bad_values(constraint: Constraint) -> Iterator[Any]:
 
 def check_defaults(cls: type[Detector]) -> None:
     assert REGISTRY[cls.name] is cls
-    assert cls.input_kind in ("float", "state")
+    assert cls.input_kind in ("float", "state", "vector")
     detector = cls()
     params = detector.params()
     assert type(detector)(**params).params() == params
@@ -151,7 +165,7 @@ def check_non_finite(cls: type[Detector]) -> None:
         t = stream[-1][0] + STEP
         for bad in (math.nan, math.inf, -math.inf):
             before = snapshot(detector)
-            verdict = detector.update(t, bad)
+            verdict = detector.update(t, with_non_finite(cls, bad))
             assert snapshot(detector) == before, f"{bad} was learned"
             assert math.isnan(verdict.score) and verdict.is_anomaly is False
 
@@ -164,8 +178,7 @@ def check_constant_series(cls: type[Detector]) -> None:
         for i in range(3 * window_of(cls)):
             verdict = detector.update(T0 + i * STEP, value)
             assert not verdict.is_anomaly, i
-        other = "TRAINING" if cls.input_kind == "state" else value + 1.0
-        detector.update(T0 + 3 * window_of(cls) * STEP, other)  # any verdict, but no warning
+        detector.update(T0 + 3 * window_of(cls) * STEP, other_value(cls))  # any verdict, but no warning
 
 
 def check_deterministic(cls: type[Detector]) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 from udfs.functions.base import UDF
 from udfs.functions.mirror import Mirror
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
-from udfs.protocol import udf_pb2
+from udfs.protocol import EdgeType, udf_pb2
 
-__all__ = ["ExplodingMirror", "PrintingMirror", "RecordedOptionsMirror"]
+__all__ = ["ExplodingMirror", "PrintingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror"]
 
 
 class RecordedOptionsMirror(UDF):
@@ -45,6 +45,20 @@ class RecordedOptionsMirror(UDF):
 
     def point(self, point: udf_pb2.Point) -> None:
         self.outbox.point(point)
+
+
+class RecordedOptionsBatchMirror(RecordedOptionsMirror):
+    """The batch twin (``@recbatch()``): same options, wants and provides batches."""
+
+    name = "recbatch"
+    wants = EdgeType.BATCH
+    provides = EdgeType.BATCH
+
+    def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
+        self.outbox.begin_batch(begin)
+
+    def end_batch(self, end: udf_pb2.EndBatch) -> None:
+        self.outbox.end_batch(end)
 
 
 class ExplodingMirror(Mirror):
@@ -81,5 +95,8 @@ class PrintingMirror(Mirror):
 if __name__ == "__main__":
     from udfs.protocol.transport import run_stdio
 
-    udfs = {cls.name: cls for cls in (RecordedOptionsMirror, ExplodingMirror, PrintingMirror)}
+    udfs = {
+        cls.name: cls
+        for cls in (RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror)
+    }
     sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1]))

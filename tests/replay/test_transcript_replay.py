@@ -74,6 +74,33 @@ def test_stream_replay_sends_what_kapacitor_sent(tmp_path: Path) -> None:
     assert [r.WhichOneof("message") for r in ours[:2]] == ["info", "init"]
 
 
+def test_batch_replay_sends_what_kapacitor_sent(tmp_path: Path) -> None:
+    # The recording holds several runs of one query (.every(2s)) over the same data; a
+    # replay of that data yields one run, which must equal each recorded run.
+    expected = without_keepalives(recorded("batch.requests.bin"))
+    info, init, data = expected[0], expected[1], expected[2:]
+    size = next(n for n in range(1, len(data) + 1) if len(data) % n == 0 and data == data[:n] * (len(data) // n))
+    assert len(data) // size >= 2, "expected repeated query runs in the recording"
+    one_run = data[:size]
+    name = ""
+    records = []
+    for request in one_run:
+        kind = request.WhichOneof("message")
+        if kind == "begin":
+            name = request.begin.name
+        elif kind == "point":
+            records.append(point_record(request.point, name))
+    records.sort(key=lambda r: r.time)
+    sent = replay(
+        tmp_path, [format_record(r) for r in records],
+        ["-o", "field=usage", "-o", "size=3", "--group-by", "host", "--batch-period", "1h",
+         "--task-id", "rec_batch", "--node-id", "recbatch2"],
+        f"{sys.executable} {SAMPLE_UDFS} recbatch",
+    )
+    ours = without_keepalives(sent)
+    assert ours == [info, init, *one_run]
+
+
 def test_keepalives_go_out_every_half_timeout_while_data_flows(tmp_path: Path) -> None:
     # A live input (stdin, a line every 0.25 s for 3 s) with timeout 1s: Kapacitor
     # sends a keepalive every 0.5 s, each answered with its own time.
