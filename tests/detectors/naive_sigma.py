@@ -1,8 +1,8 @@
 """A slow, obvious reference for ``SigmaEnsemble``: Skyline's definitions, recomputed.
 
 At every point the window is rebuilt as a plain list and each algorithm is computed
-from scratch, straight from ``/work/shared/docs/SKYLINE_ALGORITHMS.md`` with the
-constant 3 replaced by ``sigma``: no sorted containers, no running sums, no caches.
+from scratch, straight from the definitions in the shared docs' ``SKYLINE_ALGORITHMS.md``,
+with the constant 3 replaced by ``sigma``: no sorted containers, no running sums, no caches.
 pandas' ``ewm(com=50)`` mean and ``std(bias=False)`` are written out from its
 documented formulas (weights ``(1 - alpha)**age``, ``alpha = 1 / (1 + com)``; variance
 corrected by ``W^2 / (W^2 - sum(w^2))``).
@@ -24,18 +24,8 @@ from scipy import stats
 from statsmodels.tsa.stattools import adfuller
 
 from udfs.detectors import Verdict
+from udfs.detectors._skyline import ALGORITHMS  # the names and their order; nothing else is shared
 
-ALGORITHMS = (
-    "histogram_bins",
-    "first_hour_average",
-    "stddev_from_average",
-    "grubbs",
-    "ks_test",
-    "mean_subtraction_cumulation",
-    "median_absolute_deviation",
-    "stddev_from_moving_average",
-    "least_squares",
-)
 HOUR_NS = 3600 * 10**9
 TEN_MINUTES_NS = 600 * 10**9
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from udfs.detectors.base import Detector, Verdict
 from udfs.detectors.edge import EdgeDetector
 from udfs.detectors.iqr import InterquartileRange
+from udfs.detectors.isolation_forest import IsolationForestDetector
 from udfs.detectors.mad import MedianAbsoluteDeviation
 from udfs.detectors.sigma import SigmaEnsemble
 from udfs.detectors.zscore import ZScore
@@ -18,6 +19,7 @@ __all__ = [
     "Detector",
     "EdgeDetector",
     "InterquartileRange",
+    "IsolationForestDetector",
     "MedianAbsoluteDeviation",
     "SigmaEnsemble",
     "Verdict",
@@ -27,6 +29,7 @@ __all__ = [
 REGISTRY: dict[str, type[Detector]] = {
     "edge": EdgeDetector,
     "iqr": InterquartileRange,
+    "isolation_forest": IsolationForestDetector,
     "mad": MedianAbsoluteDeviation,
     "sigma": SigmaEnsemble,
     "zscore": ZScore,
