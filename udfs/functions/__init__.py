@@ -21,6 +21,7 @@ FUNCTIONS: dict[str, str] = {
     "moving_average": "udfs.functions.moving_average:MovingAverage",
     "edge": "udfs.functions.edge:Edge",
     "mad": "udfs.functions.mad:Mad",
+    "sigma": "udfs.functions.sigma:Sigma",
     "zscore": "udfs.functions.zscore:ZScoreUDF",
     "iqr": "udfs.functions.iqr:Iqr",
 }
