@@ -78,7 +78,8 @@ def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[s
             measurement: str | None = None) -> list[Any]:
         found: list[Any] = []
         started = time.perf_counter()
-        config = ReplayConfig(name=name, options=options, group_by=group_by, task_id=f"demo_{name}")
+        config = ReplayConfig(name=name, options=options, group_by=group_by, task_id=f"demo_{name}",
+                              log_level="warning")
         with resources.as_file(path) as local:
             try:
                 result, _ = replay_records(config, read_records(local, measurement=measurement), found.append,

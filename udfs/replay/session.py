@@ -26,9 +26,9 @@ class ReplayError(RuntimeError):
     """The replay could not run or the task stopped (message says why)."""
 
 
-def udf_command(name: str) -> list[str]:
+def udf_command(name: str, log_level: str = "info") -> list[str]:
     """The process-UDF command for a built-in UDF, as ``udfs conf`` writes it."""
-    return [sys.executable, "-m", "udfs", "run", name]
+    return [sys.executable, "-m", "udfs", "run", name, "--log-level", log_level]
 
 
 @dataclass
@@ -51,6 +51,8 @@ class ReplayConfig:
     final_snapshot: bool = False
     record: IO[bytes] | None = None
     env: dict[str, str] | None = field(default=None)
+    #: Log level of a built-in UDF's process (its stderr is passed through).
+    log_level: str = "info"
 
 
 def replay_records(
@@ -62,7 +64,7 @@ def replay_records(
 ) -> tuple[TaskResult, ResponseCollector]:
     """Run one task over ``records``; every output point goes to ``on_record``."""
     emulator = KapacitorEmulator(
-        list(config.argv or udf_command(config.name)),
+        list(config.argv or udf_command(config.name, config.log_level)),
         timeout=config.timeout,
         snapshot_interval=config.snapshot_interval,
         record=config.record,
