@@ -1,0 +1,113 @@
+"""Per-point cost of every detector UDF, through the real protocol in process mode.
+
+Each UDF runs as `udfs run NAME` and receives Init (emit all points), then N stream
+points of one series (NAB machine temperature, repeated as needed; one group), and
+every answer is read back. Reported: points/s for that one series, and the UDF
+process's own CPU time per point (user + system of all its threads, from
+/proc/PID/stat, from just after Init until the last answer).
+
+    python bench/bench_udfs.py --points 20000
+    python bench/bench_udfs.py --udf sigma --udf mad --points 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from importlib import resources
+
+from bench_mirror import cpu_seconds
+
+from udfs.protocol import FrameDecoder, encode_frame
+from udfs.protocol import udf_pb2 as pb
+
+# UDF -> options (emit every point so answers can be counted).
+UDFS: dict[str, list[tuple[str, object]]] = {
+    "mirror": [],
+    "moving_average": [("field", "value"), ("size", 1)],  # size 1: one answer per point
+    "edge": [("emit", "all"), ("high_enter", 90.0), ("high_exit", 85.0)],
+    "mad": [("emit", "all")],
+    "zscore": [("emit", "all")],
+    "iqr": [("emit", "all")],
+    "sigma": [("emit", "all")],
+}
+
+
+def option(name: str, value: object) -> pb.Option:
+    if isinstance(value, str):
+        v = pb.OptionValue(type=pb.STRING, stringValue=value)
+    elif isinstance(value, float):
+        v = pb.OptionValue(type=pb.DOUBLE, doubleValue=value)
+    else:
+        v = pb.OptionValue(type=pb.INT, intValue=int(value))  # type: ignore[call-overload]
+    return pb.Option(name=name, values=[v])
+
+
+def series(n: int) -> bytes:
+    path = resources.files("udfs.data").joinpath("machine_temperature.csv")
+    with resources.as_file(path) as local, open(local) as f:
+        values = [float(row["value"]) for row in csv.DictReader(f)]
+    frames = []
+    t0 = 1_386_000_000_000_000_000
+    for i in range(n):
+        request = pb.Request()
+        p = request.point
+        p.time = t0 + i * 300_000_000_000
+        p.name = "machine_temperature"
+        p.database = "telegraf"
+        p.retentionPolicy = "autogen"
+        p.fieldsDouble["value"] = values[i % len(values)]
+        frames.append(encode_frame(request))
+    return b"".join(frames)
+
+
+def bench(name: str, payload: bytes, n: int) -> tuple[float, float]:
+    proc = subprocess.Popen([sys.executable, "-m", "udfs", "run", name, "--log-level", "warning"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    assert proc.stdin and proc.stdout
+    decoder: FrameDecoder[pb.Response] = FrameDecoder(pb.Response)
+    init = pb.InitRequest(taskID="bench", nodeID=f"{name}2", options=[option(k, v) for k, v in UDFS[name]])
+    proc.stdin.write(encode_frame(pb.Request(init=init)))
+    while not (got := decoder.feed(os.read(proc.stdout.fileno(), 65536))):
+        pass
+    if not got[0].init.success:
+        raise SystemExit(f"{name}: init failed: {got[0].init.error}")
+    cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+    import threading
+
+    def writer() -> None:
+        view = memoryview(payload)
+        while view:
+            view = view[proc.stdin.write(view[: 1 << 20]) :]  # type: ignore[union-attr]
+
+    threading.Thread(target=writer, daemon=True).start()
+    received = 0
+    while received < n:
+        data = os.read(proc.stdout.fileno(), 1 << 20)
+        if not data:
+            raise SystemExit(f"{name}: UDF closed after {received} of {n} points")
+        received += sum(1 for r in decoder.feed(data) if r.WhichOneof("message") == "point")
+    wall, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
+    proc.stdin.close()
+    proc.wait(30)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=20_000, help="points per UDF (default 20000)")
+    parser.add_argument("--udf", action="append", choices=sorted(UDFS), help="UDF to measure (default all)")
+    args = parser.parse_args()
+    payload = series(args.points)
+    print("| UDF | points/s (one series) | UDF CPU per point |\n| --- | --- | --- |")
+    for name in args.udf or list(UDFS):
+        wall, cpu = bench(name, payload, args.points)
+        print(f"| `{name}` | {args.points / wall:,.0f} | {cpu / args.points * 1e6:.1f} µs |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
