@@ -92,8 +92,11 @@ def main() -> None:
       udfs list                      what UDFs exist, their edges and options
       udfs conf --mode socket        the kapacitor.conf [udf] section to paste
       udfs serve --socket-dir DIR    run every UDF as a socket UDF
+      udfs health --socket-dir DIR   check that each socket answers Info
       udfs run NAME                  one process UDF (what kapacitor.conf points at)
       udfs replay NAME --input F     run a UDF over a file exactly as Kapacitor would
+      udfs check-tick tickscripts/   what `kapacitor define` would reject, in its words
+      udfs tasks install SCRIPT      define and enable tasks through Kapacitor's HTTP API
     """
 
 
@@ -215,3 +218,7 @@ assert isinstance(main, _LazyGroup)
 main.add_lazy_command("replay", "udfs.replay.cli:replay")
 main.add_lazy_command("demo", "udfs.replay.demo:demo")
 main.add_lazy_command("evaluate", "udfs.evaluation.cli:evaluate")
+main.add_lazy_command("check-tick", "udfs.tickcli:check_tick")
+main.add_lazy_command("tasks", "udfs.tickcli:tasks")
+main.add_lazy_command("train", "udfs.train:train")
+main.add_lazy_command("health", "udfs.health:health")

@@ -20,7 +20,9 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 _TARGETS: dict[str, str] = {
     "edge": "udfs.detectors.edge:EdgeDetector",
     "iqr": "udfs.detectors.iqr:InterquartileRange",
+    "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
     "mad": "udfs.detectors.mad:MedianAbsoluteDeviation",
+    "matrix_profile": "udfs.detectors.matrix_profile:MatrixProfile",
     "sigma": "udfs.detectors.sigma:SigmaEnsemble",
     "zscore": "udfs.detectors.zscore:ZScore",
 }

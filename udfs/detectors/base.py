@@ -56,6 +56,9 @@ class Detector(ABC):
         ``"float"`` (the default): the detector takes real numbers.
         ``"state"``: it takes discrete values (str, bool, int or float) compared
         for equality, such as a line's ``"SHOWTIME"`` / ``"TRAINING"``.
+        ``"vector"``: it takes a sequence of real numbers per point (several fields
+        of one point, always the same number in the same order); a NaN or infinity
+        in any component makes the whole point non-finite.
     ``invalid_param_examples``
         Keyword sets the constructor must reject that ``parameter_constraints``
         cannot express, typically rules across parameters

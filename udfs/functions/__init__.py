@@ -21,9 +21,11 @@ FUNCTIONS: dict[str, str] = {
     "moving_average": "udfs.functions.moving_average:MovingAverage",
     "edge": "udfs.functions.edge:Edge",
     "mad": "udfs.functions.mad:Mad",
+    "matrix_profile": "udfs.functions.matrix_profile:MatrixProfileUDF",
     "sigma": "udfs.functions.sigma:Sigma",
     "zscore": "udfs.functions.zscore:ZScoreUDF",
     "iqr": "udfs.functions.iqr:Iqr",
+    "isolation_forest": "udfs.functions.isolation_forest:IsolationForestUDF",
 }
 
 

@@ -180,7 +180,7 @@ class SocketServer:
         thread.start()
 
     def _serve_connection(self, conn: socket.socket, label: str, factory: HandlerFactory) -> None:
-        log.info("%s: connection opened", label)
+        log.debug("%s: connection opened", label)
         status = 1
         try:
             handler = factory()
@@ -196,7 +196,11 @@ class SocketServer:
             except OSError:
                 pass
             conn.close()
-            log.info("%s: connection closed (%s)", label, "ok" if status == 0 else "error")
+            # Health checks open a connection every few seconds: clean closes are debug noise.
+            if status == 0:
+                log.debug("%s: connection closed", label)
+            else:
+                log.warning("%s: connection closed after an error", label)
 
     def shutdown(self) -> None:
         """Stop accepting; safe to call from a signal handler or another thread."""

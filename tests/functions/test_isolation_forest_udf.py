@@ -1,0 +1,377 @@
+"""``@isolation_forest()``: options, the vector of fields, background fitting, snapshots, pre-trained models.
+
+The UDF is driven in-process with a real ``Outbox``; its verdicts are compared with
+the detector fitting inline (``IsolationForestDetector`` itself), which
+``tests/detectors/test_isolation_forest.py`` checks against scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from udfs.detectors.isolation_forest import IsolationForestDetector
+from udfs.functions import load
+from udfs.functions.isolation_forest import IsolationForestUDF
+from udfs.models import save_model
+from udfs.protocol import FrameDecoder, Outbox
+from udfs.protocol import udf_pb2 as pb
+
+FIELDS = ["temperature", "humidity", "ink_level"]
+_TYPES = {str: (pb.STRING, "stringValue"), int: (pb.INT, "intValue"), float: (pb.DOUBLE, "doubleValue")}
+
+
+def init_request(**options: Any) -> pb.InitRequest:
+    """Options as Kapacitor sends them: a list value is one Option per call."""
+    request = pb.InitRequest(taskID="task", nodeID="node")
+    for name, value in options.items():
+        for v in value if isinstance(value, list) else [value]:
+            vtype, member = _TYPES[type(v)]
+            request.options.add(name=name, values=[pb.OptionValue(type=vtype, **{member: v})])
+    return request
+
+
+class Harness:
+    def __init__(self, **options: Any) -> None:
+        self.udf = IsolationForestUDF()
+        self._sink: list[bytes] = []
+        self.udf.outbox = Outbox(self._sink.append)
+        self.response = self.udf.init(init_request(**options))
+
+    def feed(self, points: list[pb.Point], *, settle: bool = False) -> list[pb.Point]:
+        """Send points; ``settle`` waits for every fit a point starts (as an inline fit would)."""
+        for p in points:
+            self.udf.point(p)
+            if settle:
+                self.udf.wait_for_fits()
+        self.udf.outbox.flush()
+        decoder = FrameDecoder(pb.Response)
+        out = decoder.feed(b"".join(self._sink))
+        self._sink.clear()
+        return [r.point for r in out]
+
+
+def points(n: int, *, seed: int = 0, groups: tuple[str, ...] = ("p1",), start: int = 0) -> list[pb.Point]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(start, start + n):
+        for g in groups:
+            t, h, ink = rng.normal(200.0, 1.0), rng.normal(45.0, 1.0), rng.uniform(20.0, 100.0)
+            if i % 97 == 50:
+                t += 15.0
+            out.append(pb.Point(time=i * 10**9, name="printer", group=f"printer={g}", tags={"printer": g},
+                                fieldsDouble={"temperature": t, "humidity": h, "ink_level": ink}))
+    return out
+
+
+def verdicts(out: list[pb.Point]) -> list[tuple[int, str, float, bool]]:
+    return [(p.time, p.group, p.fieldsDouble.get("anomaly_score", math.nan), p.fieldsBool["is_anomaly"]) for p in out]
+
+
+def inline_verdicts(stream: list[pb.Point], **params: Any) -> list[tuple[int, str, float, bool]]:
+    detectors: dict[str, IsolationForestDetector] = {}
+    out = []
+    for p in stream:
+        detector = detectors.setdefault(p.group, IsolationForestDetector(**params))
+        v = detector.update(p.time, [p.fieldsDouble[f] for f in FIELDS])
+        out.append((p.time, p.group, v.score, v.is_anomaly))
+    return out
+
+
+def same(a: list[tuple[int, str, float, bool]], b: list[tuple[int, str, float, bool]]) -> bool:
+    return len(a) == len(b) and all(
+        x[:2] == y[:2] and x[3] == y[3] and (x[2] == y[2] or (math.isnan(x[2]) and math.isnan(y[2])))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+SMALL = {"field": FIELDS, "train_size": 60, "n_estimators": 25}
+SMALL_PARAMS = {"train_size": 60, "n_estimators": 25}
+
+
+# -- options and output -------------------------------------------------------------
+
+def test_info_is_answered_without_scikit_learn() -> None:
+    code = ("import sys; from udfs.functions import load; load('isolation_forest')().info(); "
+            "sys.exit(any(m in sys.modules for m in ('sklearn', 'joblib')))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert load("isolation_forest") is IsolationForestUDF
+
+
+def test_repeated_field_calls_make_the_vector_and_the_output_schema() -> None:
+    h = Harness(**SMALL)
+    assert h.response.success, h.response.error
+    out = h.feed(points(200), settle=True)
+    assert len(out) == 200
+    assert all("anomaly_score" not in p.fieldsDouble for p in out[:60])
+    assert all("anomaly_score" in p.fieldsDouble for p in out[60:])
+    first = out[0]
+    assert dict(first.tags) == {"printer": "p1", "detector": "isolation_forest", "source": "printer",
+                                "field": "temperature,humidity,ink_level"}
+    assert first.fieldsBool["is_anomaly"] is False and first.fieldsDouble["temperature"] > 0
+    assert same(verdicts(out), inline_verdicts(points(200), **SMALL_PARAMS))
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"field": ["a", "b"], "lags": 2}, ["lags()", "exactly one field()"]),
+        ({"field": ["a", "a"]}, ["field()", "twice"]),
+        ({"field": [""]}, ["field()", "name a field"]),
+        ({"contamination": 0.7}, ["contamination()", "<= 0.5"]),
+        ({"n_estimators": 0}, ["n_estimators", ">= 1"]),
+        ({"train_size": 1}, ["train_size", ">= 2"]),
+        ({"threshold": 2.0}, ["threshold", "<= 1"]),
+        ({"emit": "some"}, ["emit()", "'anomalies'"]),
+    ],
+)
+def test_bad_options_are_refused_in_init(options: dict[str, Any], words: list[str]) -> None:
+    response = Harness(**options).response
+    assert not response.success
+    assert response.error.startswith("isolation_forest: ")
+    assert all(w in response.error for w in words), response.error
+
+
+def test_contamination_zero_means_auto_and_lags_take_one_field() -> None:
+    h = Harness(field=["temperature"], lags=3, contamination=0.0, train_size=40, n_estimators=10)
+    assert h.response.success, h.response.error
+    assert h.udf.params["contamination"] == "auto" and h.udf.params["lags"] == 3
+    assert len(h.feed(points(100), settle=True)) == 100
+
+
+def test_a_point_missing_a_field_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(**SMALL)
+    bad = points(1)[0]
+    del bad.fieldsDouble["humidity"]
+    bad.fieldsString["humidity"] = "n/a"
+    missing = points(1)[0]
+    del missing.fieldsDouble["ink_level"]
+    with caplog.at_level("WARNING"):
+        assert h.feed([bad, missing, *points(3)]) != []
+    assert h.udf.skips.total == 2
+    text = caplog.text
+    assert "'humidity' is a string" in text and "'ink_level' is missing" in text
+
+
+# -- background fitting -----------------------------------------------------------------
+
+class GatedFits:
+    """fit_model waiting for ``release`` after the first ``free`` fits (fits run on the UDF's thread)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, free: int) -> None:
+        self.release = threading.Event()
+        self.started = 0
+        real = IsolationForestDetector.fit_model
+
+        def fit_model(detector: IsolationForestDetector, data: np.ndarray) -> Any:
+            self.started += 1
+            if self.started > free:
+                self.release.wait(30)
+            return real(detector, data)
+
+        monkeypatch.setattr(IsolationForestDetector, "fit_model", fit_model)
+
+    def wait_started(self, n: int) -> bool:
+        """Whether exactly ``n`` fits have started, once the thread picked up what was submitted."""
+        deadline = time.monotonic() + 5.0
+        while self.started < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        return self.started == n
+
+
+@pytest.fixture
+def gated(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], GatedFits]]:
+    """Make fits wait; every gate opens at teardown so the process's one fitting thread never stays stuck."""
+    gates: list[GatedFits] = []
+
+    def make(free: int = 0) -> GatedFits:
+        gates.append(GatedFits(monkeypatch, free))
+        return gates[-1]
+
+    yield make
+    for gate in gates:
+        gate.release.set()
+
+
+def test_points_flow_while_the_first_fit_runs(gated: Callable[[int], GatedFits]) -> None:
+    stream = points(400)
+    expected = inline_verdicts(stream, **SMALL_PARAMS)
+    gate = gated(0)
+    h = Harness(**SMALL)
+    began = time.monotonic()
+    out = h.feed(stream[:300])
+    elapsed = time.monotonic() - began
+    assert len(out) == 300 and gate.wait_started(1)  # every point answered, one fit in flight
+    assert all("anomaly_score" not in p.fieldsDouble for p in out)
+    assert elapsed < 5.0, elapsed  # the fit is blocked for good: nothing waited for it
+    gate.release.set()
+    h.udf.wait_for_fits(30)
+    rest = h.feed(stream[300:])
+    assert all("anomaly_score" in p.fieldsDouble for p in rest)  # swapped in at the next point
+    # Same forest as the detector fitting inline on the same training set.
+    assert same(verdicts(rest), expected[300:])
+
+
+def test_the_previous_forest_scores_during_a_refit(gated: Callable[[int], GatedFits]) -> None:
+    stream = points(400)
+    first_forest_only = inline_verdicts(stream, **SMALL_PARAMS)  # never refits
+    gate = gated(1)  # the first fit goes through, refits wait
+    h = Harness(**SMALL, refit_every=50)
+    h.feed(stream[:60], settle=True)  # first forest fitted
+    during = h.feed(stream[60:300])  # refit due at point 110: blocked
+    assert gate.wait_started(2)
+    assert same(verdicts(during), first_forest_only[60:300])
+    gate.release.set()
+    h.udf.wait_for_fits(30)
+    after = h.feed(stream[300:], settle=True)
+    assert not same(verdicts(after), first_forest_only[300:])  # the refit was swapped in
+    assert gate.started > 2  # and the next refits were started
+
+
+# -- snapshots ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cut", [30, 121, 400])
+def test_snapshot_restore_continues_with_identical_verdicts(cut: int) -> None:
+    options = {**SMALL, "refit_every": 40}
+    stream = points(300, groups=("p1", "p2"))
+    original = Harness(**options)
+    original.feed(stream[: cut - 2], settle=True)
+    original.feed(stream[cut - 2 : cut])  # cut=121: p2's first fit starts here, likely running at the snapshot
+    snapshot = original.udf.snapshot().snapshot
+    assert b"joblib" not in snapshot and json.loads(snapshot)["state"]["model"] is None
+    original.udf.wait_for_fits(30)
+    restored = Harness(**options)
+    assert restored.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success
+    assert restored.udf.groups.keys() == original.udf.groups.keys()
+    restored.udf.wait_for_fits(30)  # the saved training sets are refitted in the background
+    assert same(verdicts(restored.feed(stream[cut:], settle=True)),
+                verdicts(original.feed(stream[cut:], settle=True)))
+
+
+def test_snapshot_with_other_options_restores_fresh() -> None:
+    original = Harness(**SMALL)
+    original.feed(points(100), settle=True)
+    other = Harness(**{**SMALL, "seed": 1})
+    assert other.udf.restore(pb.RestoreRequest(snapshot=original.udf.snapshot().snapshot)).success
+    assert other.udf.groups == {}
+
+
+# -- pre-trained models -------------------------------------------------------------------
+
+def training_vectors(n: int = 400) -> np.ndarray:
+    return np.array([[p.fieldsDouble[f] for f in FIELDS] for p in points(n, seed=9)])
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "models"
+    detector = IsolationForestDetector(n_estimators=30, seed=3)
+    meta = {"detector": "isolation_forest", "fields": FIELDS, "lags": 0, "rows": 400}
+    save_model(detector.fit_estimator(training_vectors()), directory, "printer", meta)
+    return directory
+
+
+def test_a_pretrained_model_scores_from_the_first_point(model_dir: Path) -> None:
+    h = Harness(field=FIELDS, model="printer", model_dir=str(model_dir))
+    assert h.response.success, h.response.error
+    stream = points(150)
+    out = h.feed(stream)
+    reference = IsolationForestDetector(n_estimators=30, seed=3).fit_estimator(training_vectors())
+    expected = -reference.decision_function([[p.fieldsDouble[f] for f in FIELDS] for p in stream])
+    assert np.allclose([p.fieldsDouble["anomaly_score"] for p in out], expected, rtol=0, atol=1e-11)
+    assert [p.fieldsBool["is_anomaly"] for p in out] == list(expected > 0)
+    assert h.udf.groups["printer=p1"].needs_fit() is False  # nothing is collected nor fitted
+    # Snapshots name the model; a task with another (or no) model starts fresh from them.
+    snapshot = h.udf.snapshot().snapshot
+    assert json.loads(snapshot)["state"]["model"]["name"] == "printer"
+    again = Harness(field=FIELDS, model="printer", model_dir=str(model_dir))
+    assert again.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and again.udf.groups
+    untrained = Harness(**SMALL)
+    assert untrained.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and not untrained.udf.groups
+
+
+def test_model_dir_defaults_to_the_environment(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_PATH", str(model_dir))
+    assert Harness(field=FIELDS, model="printer").response.success
+
+
+def _tamper(model_dir: Path, tmp_path: Path, case: str) -> str:
+    """Spoil the stored model as ``case`` says; return the model name to ask for."""
+    joblib_file, meta_file = model_dir / "printer.joblib", model_dir / "printer.json"
+    if case == "checksum":
+        meta = json.loads(meta_file.read_text())
+        meta["sha256"] = "0" * 64
+        meta_file.write_text(json.dumps(meta))
+    elif case == "tampered":
+        joblib_file.write_bytes(joblib_file.read_bytes() + b"\x00")
+    elif case == "no metadata":
+        meta_file.unlink()
+    elif case == "symlink":
+        outside = tmp_path / "elsewhere"
+        outside.mkdir()
+        for f in (joblib_file, meta_file):
+            f.rename(outside / f.name)
+        (model_dir / "printer.joblib").symlink_to(outside / "printer.joblib")
+        (model_dir / "printer.json").symlink_to(outside / "printer.json")
+    return {"traversal": "../models/printer", "absolute": str(model_dir / "printer")}.get(case, "printer")
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("traversal", ["must not contain '..'"]),
+        ("absolute", ["must be relative"]),
+        ("symlink", ["outside the model directory"]),
+        ("checksum", ["does not match the sha256"]),
+        ("tampered", ["does not match the sha256"]),
+        ("no metadata", ["no metadata printer.json"]),
+    ],
+)
+def test_unsafe_or_spoiled_models_are_refused_before_unpickling(
+    case: str, words: list[str], model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = _tamper(model_dir, tmp_path, case)
+    import joblib
+
+    loads: list[Any] = []
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: loads.append(a))
+    response = Harness(field=FIELDS, model=name, model_dir=str(model_dir)).response
+    assert not response.success
+    assert response.error.startswith("isolation_forest: option model(): "), response.error
+    assert all(w in response.error for w in words), response.error
+    assert loads == []  # nothing was unpickled
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"field": ["temperature", "ink_level", "humidity"]}, ["trained on fields temperature,humidity,ink_level",
+                                                              "reads fields temperature,ink_level,humidity"]),
+        ({"field": ["temperature"], "lags": 2}, ["with lags 0", "with lags 2"]),
+        ({"field": FIELDS, "model": "other"}, ["no metadata other.json"]),
+        ({"field": FIELDS, "model_dir": "/nonexistent/models"}, ["does not exist"]),
+    ],
+)
+def test_a_model_for_other_fields_is_refused(options: dict[str, Any], words: list[str], model_dir: Path) -> None:
+    response = Harness(**{"model": "printer", "model_dir": str(model_dir), **options}).response
+    assert not response.success and "option model(): " in response.error
+    assert all(w in response.error for w in words), response.error
+
+
+def test_a_checked_file_holding_something_else_is_refused(tmp_path: Path) -> None:
+    meta = {"detector": "isolation_forest", "fields": FIELDS, "lags": 0}
+    save_model({"not": "a forest"}, tmp_path, "odd", meta)
+    response = Harness(field=FIELDS, model="odd", model_dir=str(tmp_path)).response
+    assert not response.success
+    assert "option model(): expected a fitted scikit-learn IsolationForest, got dict" in response.error

@@ -1,0 +1,230 @@
+"""The Grafana provisioning and the "Anomalies" dashboard, against a real influxd holding the
+compose stack's demo data.
+
+The demo data is made the way the stack makes it: the ingestion scripts write the raw
+series, and each task of docker/kapacitor-tasks/install-tasks.sh (its TICKscript, its
+vars file) is replayed through its UDF over the real protocol, the output written to
+measurement ``anomalies``. Every template-variable query and every panel query is then
+rendered as Grafana renders it and run: each must return rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+from deploy_assets import ROOT, mounts
+
+from udfs.replay.influx import InfluxTarget
+from udfs.replay.lineprotocol import parse_lines
+from udfs.replay.session import ReplayConfig, replay_records
+
+GRAFANA = ROOT / "docker" / "grafana"
+DASHBOARD = json.loads((GRAFANA / "dashboards" / "anomalies.json").read_text())
+DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "influxdb.yml").read_text())
+PROVIDERS = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text())
+COMPOSE = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())
+NS = 1_000_000_000
+START = "2024-03-01T00:00:00Z"
+START_MS = 1_709_251_200_000
+# The demo, smaller: (script, arguments) as docker-compose.yml's demo service runs them.
+DEMO = [
+    ("printer_data.py", ["--duration", "1h", "--printers", "2", "--anomalies", "6"]),
+    ("adsl_data.py", ["--duration", "1d", "--routers", "2", "--flapping", "1"]),
+]
+# Grafana's own variables, as it renders them for the data's time range.
+BUILTINS = {"timeFilter": f"time >= {START_MS}ms and time <= {START_MS + 86_400_000}ms", "__interval": "10s"}
+# Values a user would pick, per kind of data.
+SCENARIOS = {
+    "printer": {"measurement": "printer", "field": "temperature", "group_by": "printer", "host": "printer1",
+                "detector": "mad"},
+    "adsl": {"measurement": "adsl_connection", "field": "value", "group_by": "host", "host": "router1",
+             "detector": "edge"},
+}
+# Panel title -> the scenarios in which each of its queries must return rows. Every query
+# must run without an error in every scenario (an error is a red corner in Grafana).
+PANELS = {
+    "$field of $measurement, anomalies marked": ["printer", "adsl"],
+    "Anomaly score by detector": ["printer"],
+    "State over time (@edge)": ["adsl"],
+    "Recent anomalies": ["printer", "adsl"],
+}
+
+
+def tick_call(tick: str, vars_file: Path) -> tuple[str, list[str], str, list[str]]:
+    """(UDF, options as name=value, measurement, group by) of a TICKscript with a vars file."""
+    values = {name: value.strip("'") for name, value in re.findall(r"^var (\w+) = '?([^'\n]*)'?$", tick, re.M)}
+    lists: dict[str, list[str]] = {}
+    for name, spec in json.loads(vars_file.read_text()).items():
+        if spec["type"] == "list":
+            lists[name] = [item["value"] for item in spec["value"]]
+        else:
+            values[name] = str(spec["value"])
+    udf = re.search(r"^\s*@(\w+)\(\)\n((?:\s*\.\w+\(.*\)\n)*)", tick, re.M)
+    assert udf, "no UDF call in the TICKscript"
+    options = []
+    for name, arg in re.findall(r"\.(\w+)\((.*)\)", udf.group(2)):
+        options.append(f"{name}={values.get(arg, arg.strip(chr(39)))}")
+    group_by = lists.get("groupBy") or re.findall(r"'(\w+)'", values.get("groupBy", ""))
+    return udf.group(1), options, values["measurement"], group_by
+
+
+def demo_tasks() -> Iterator[tuple[str, str, Path]]:
+    script = (ROOT / "docker" / "kapacitor-tasks" / "install-tasks.sh").read_text()
+    for name, tick_name, vars_name in re.findall(r"^define (\w+) (\S+) (\S+)$", script, re.M):
+        yield name, (ROOT / "tickscripts" / tick_name).read_text(), ROOT / "docker" / "kapacitor-tasks" / vars_name
+
+
+@pytest.fixture(scope="module")
+def demo_db(influxdb_server: Any) -> Iterator[InfluxTarget]:
+    database = f"grafana_{uuid.uuid4().hex[:10]}"
+    target = InfluxTarget.from_url(influxdb_server.url, database=database)
+    raw: list[Any] = []
+    for script, args in DEMO:
+        done = subprocess.run([sys.executable, str(ROOT / "ingestion-scripts" / script), "--dry-run", "--start",
+                               START, *args], capture_output=True, text=True, timeout=300, check=True)
+        raw.extend(parse_lines(done.stdout.splitlines()))
+    target.write_records(raw, progress=False)
+    for task, tick, vars_file in demo_tasks():
+        udf, options, measurement, group_by = tick_call(tick, vars_file)
+        series = sorted((r for r in raw if r.measurement == measurement), key=lambda r: r.time)
+        out: list[Any] = []
+        replay_records(ReplayConfig(name=udf, options=options, group_by=group_by, task_id=task), series,
+                       out.append, out_measurement="anomalies")
+        assert out, f"{task}: no output"
+        target.write_records(out, progress=False)
+    try:
+        yield target
+    finally:
+        client = influxdb_server.client()
+        client.drop_database(database)
+        client.close()
+
+
+def render(query: str, values: dict[str, str]) -> str:
+    """A query as Grafana sends it: $var, ${var} and [[var]] replaced."""
+    variables = {**BUILTINS, **values}
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2) or match.group(3)
+        assert name in variables, f"unknown variable ${name} in {query}"
+        return variables[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]", value, query)
+
+
+def run(target: InfluxTarget, query: str) -> list[dict[str, Any]]:
+    client = target.client()
+    try:
+        result = client.query(query, database=target.database)
+    finally:
+        client.close()
+    assert not result.error, f"{query}: {result.error}"
+    return [dict(zip(series["columns"], row, strict=True))
+            for series in result.raw.get("series", []) for row in series.get("values", [])]
+
+
+# -- provisioning (no server needed) ----------------------------------------------------------
+
+
+def test_the_dashboard_uses_the_provisioned_datasource() -> None:
+    (source,) = DATASOURCES["datasources"]
+    assert source["type"] == "influxdb" and source["jsonData"]["version"] == "InfluxQL"
+    refs = [DASHBOARD["templating"]["list"][i]["datasource"] for i in range(len(DASHBOARD["templating"]["list"]))]
+    refs += [p["datasource"] for p in DASHBOARD["panels"]] + [t["datasource"] for p in DASHBOARD["panels"]
+                                                              for t in p["targets"]]
+    assert all(ref == {"type": "influxdb", "uid": source["uid"]} for ref in refs)
+    # The database the TICKscripts write their output to and the demo writes raw data to.
+    assert source["jsonData"]["dbName"] == COMPOSE["services"]["demo"]["environment"]["INFLUX_DB"]
+    for _task, tick, _vars in demo_tasks():
+        assert f"var outDB = '{source['jsonData']['dbName']}'" in tick
+
+
+def test_grafana_mounts_match_the_provisioning() -> None:
+    grafana = COMPOSE["services"]["grafana"]
+    mounted = dict(mounts(grafana))
+    assert mounted["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    (provider,) = PROVIDERS["providers"]
+    assert mounted["./grafana/dashboards"] == provider["options"]["path"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/anomalies.json"
+
+
+def test_the_dashboard_has_the_promised_variables_and_panels() -> None:
+    variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
+    assert list(variables) == ["measurement", "field", "group_by", "host", "detector"]
+    for name, key in [("measurement", "source"), ("field", "field"), ("host", "$group_by"), ("detector", "detector")]:
+        assert variables[name]["query"].startswith(f'SHOW TAG VALUES FROM "anomalies" WITH KEY = "{key}"')
+    assert DASHBOARD["title"] == "Anomalies"
+    assert {p["title"]: p["type"] for p in DASHBOARD["panels"]} == {
+        "$field of $measurement, anomalies marked": "timeseries", "Anomaly score by detector": "timeseries",
+        "State over time (@edge)": "state-timeline", "Recent anomalies": "table"}
+    overlay = DASHBOARD["panels"][0]
+    assert ['FROM "$measurement"' in t["query"] for t in overlay["targets"]] == [True, False]
+    assert '"is_anomaly" = true' in overlay["targets"][1]["query"]
+    points = overlay["fieldConfig"]["overrides"][0]
+    assert points["matcher"]["options"] == "B"
+    assert {"id": "custom.drawStyle", "value": "points"} in points["properties"]
+
+
+# -- every query against the demo data --------------------------------------------------------
+
+
+@pytest.mark.influxdb
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_variable_query_offers_the_demo_values(demo_db: InfluxTarget, scenario: str) -> None:
+    values = SCENARIOS[scenario]
+    for variable in DASHBOARD["templating"]["list"]:
+        rows = run(demo_db, render(variable["query"], values))
+        options = [row.get("value", row.get("tagKey")) for row in rows]
+        if variable["regex"]:
+            pattern = re.compile(variable["regex"].strip("/"))
+            options = [option for option in options if pattern.search(option)]
+        assert values[variable["name"]] in options, f"{variable['name']}: {options}"
+        if variable["name"] == "group_by":
+            assert options == [values["group_by"]], "only the group tag is left after the regex"
+
+
+@pytest.mark.influxdb
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("title", PANELS)
+def test_every_panel_query_returns_rows(demo_db: InfluxTarget, title: str, scenario: str) -> None:
+    (panel,) = [p for p in DASHBOARD["panels"] if p["title"] == title]
+    for target in panel["targets"]:
+        query = render(target["query"], SCENARIOS[scenario])
+        rows = run(demo_db, query)  # fails on an InfluxQL error
+        if scenario in PANELS[title]:
+            assert rows, f"{title} {target['refId']}: no rows for {scenario}: {query}"
+
+
+@pytest.mark.influxdb
+def test_queries_work_with_all_hosts_and_detectors_selected(demo_db: InfluxTarget) -> None:
+    # "All" of a multi-value variable becomes (a|b) inside the regex.
+    values = {**SCENARIOS["printer"], "host": "(printer1|printer2)", "detector": "(mad|zscore)"}
+    rows = run(demo_db, render(DASHBOARD["panels"][1]["targets"][0]["query"], values))
+    assert {row["time"] for row in rows}
+    client = demo_db.client()
+    try:
+        result = client.query(render(DASHBOARD["panels"][1]["targets"][0]["query"], values), database=demo_db.database)
+    finally:
+        client.close()
+    groups = {(tags["detector"], tags["printer"]) for (_name, tags), _points in result.items()}
+    assert groups == {("mad", "printer1"), ("mad", "printer2")}, "zscore runs on humidity, not temperature"
+
+
+@pytest.mark.influxdb
+def test_the_overlay_marks_the_labelled_overheats(demo_db: InfluxTarget) -> None:
+    all_printers = {**SCENARIOS["printer"], "host": "(printer1|printer2)"}
+    query = render(DASHBOARD["panels"][0]["targets"][1]["query"], all_printers)
+    marked = run(demo_db, query)
+    assert marked and all(row["anomaly"] > 40 for row in marked), "anomaly points sit on the overheated values"
+    edge_table = run(demo_db, render(DASHBOARD["panels"][3]["targets"][0]["query"], SCENARIOS["adsl"]))
+    assert {"previous", "current", "previous_duration", "changes"} <= set(edge_table[0])

@@ -1,0 +1,197 @@
+"""``@isolation_forest()``: scikit-learn's isolation forest over several fields (or lags of one), per group.
+
+Fitting never holds up the stream. Each group's forest is fitted on a background
+thread (one worker per process, shared by every task a ``udfs serve`` process runs,
+so fits queue rather than compete with Kapacitor for CPU) while points keep being
+answered: until a group's first forest is ready its points pass through with no
+``anomaly_score``; during a refit the previous forest keeps scoring; a finished
+forest is swapped in on the group's next point. A failed fit is logged and the
+previous forest (if any) stays; the next refit tries again.
+
+With ``.model('NAME')`` the UDF scores with a model made by ``udfs train`` instead of
+training one (the training options are then ignored); see :mod:`udfs.models` for
+where models live and the checks made before one is loaded.
+
+Only the standard library and the UDF base are imported here: scikit-learn and
+joblib are loaded at Init or at the first fit, so ``udfs run`` answers Info fast.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from udfs.functions.base import numeric_field
+from udfs.functions.detector_udf import DetectorUDF, Skip, common_options
+from udfs.functions.options import OptionError, OptionSet, OptionSpec, ValueType
+from udfs.protocol import udf_pb2
+from udfs.validation import Interval
+
+__all__ = ["IsolationForestUDF"]
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _fit_executor() -> ThreadPoolExecutor:
+    """The process's one fitting thread, started on first use."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isolation-forest-fit")
+        return _EXECUTOR
+
+
+_NOT_DETECTOR = ("field", "emit", "model", "model_dir")
+
+
+class IsolationForestUDF(DetectorUDF):
+    name = "isolation_forest"
+    summary = "scikit-learn isolation forest over several fields of a point, or the lags of one field."
+    detector = "udfs.detectors.isolation_forest:IsolationForestDetector"
+    options = OptionSet(
+        [
+            OptionSpec(
+                "field", (ValueType.STRING,), default=("value",), repeated=True,
+                help="A field of the vector, one per call, in order: .field('a').field('b').",
+            ),
+            *(spec for spec in common_options() if spec.name != "field"),
+            OptionSpec("lags", (ValueType.INT,), default=0,
+                       help="0: the fields are the vector. k: one field's value and its k previous values."),
+            OptionSpec("n_estimators", (ValueType.INT,), default=100, help="Trees in the forest."),
+            OptionSpec("contamination", (ValueType.DOUBLE,), default=0.0, constraint=Interval(float, 0.0, 0.5),
+                       help="Expected outlier fraction, sets the score offset; 0 means scikit-learn's 'auto'."),
+            OptionSpec("train_size", (ValueType.INT,), default=500,
+                       help="Points collected per group before the first fit; the size of every training set."),
+            OptionSpec("refit_every", (ValueType.INT,), default=0,
+                       help="Refit on the latest train_size points every N points; 0 = never."),
+            OptionSpec("threshold", (ValueType.DOUBLE,), default=0.0,
+                       help="Anomaly when the score (-decision_function, in (-1, 1)) exceeds this."),
+            OptionSpec("seed", (ValueType.INT,), default=0, help="Random seed of every fit."),
+            OptionSpec("model", (ValueType.STRING,), default="",
+                       help="Score with model NAME from `udfs train` (loaded only if its sha256 and fields match "
+                            "its metadata; training options are then ignored); '' = train on the stream."),
+            OptionSpec("model_dir", (ValueType.STRING,), default="",
+                       help="Directory of the models; '' = $MODEL_PATH, else ./models (of the working directory)."),
+        ]
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fits: dict[str, Future[Any]] = {}
+        self._model: Any = None
+        self._model_id: dict[str, str] | None = None
+
+    # -- options -------------------------------------------------------------
+    def configure(self, config: dict[str, Any]) -> None:
+        fields: list[str] = list(config["field"])
+        if not all(fields):
+            raise OptionError("option field() must name a field, got ''")
+        if len(set(fields)) != len(fields):
+            raise OptionError(f"option field() names a field twice: {', '.join(fields)}")
+        if config["lags"] and len(fields) != 1:
+            raise OptionError(f"option lags() takes exactly one field(), got {len(fields)}: {', '.join(fields)}")
+        super().configure({**config, "field": ",".join(fields)})
+        self.fields = fields
+        self._model = self._model_id = None
+        if config["model"]:
+            self._load(config, fields)
+
+    def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
+        params = {k: v for k, v in config.items() if k not in _NOT_DETECTOR}
+        params["contamination"] = params["contamination"] or "auto"
+        return params
+
+    def _load(self, config: dict[str, Any], fields: list[str]) -> None:
+        from udfs.models import ModelError, load_model, model_dir
+
+        directory = model_dir(config["model_dir"] or None)
+        try:
+            model, metadata = load_model(
+                directory, config["model"], detector="isolation_forest", fields=fields, lags=config["lags"]
+            )
+            self._detector_cls(**self.params).use_model(model)
+        except (ModelError, ValueError) as exc:
+            raise OptionError(f"option model(): {exc}") from None
+        for warning in metadata["warnings"]:
+            self.log.warning("model %r: %s", config["model"], warning)
+        self._model = model
+        self._model_id = {"name": config["model"], "sha256": metadata["sha256"]}
+        self.log.info("model %r loaded from %s (%s rows, fields %s)", config["model"], directory.resolve(),
+                      metadata.get("rows"), ",".join(fields))
+
+    def read_value(self, point: udf_pb2.Point) -> Any:
+        values = []
+        for name in self.fields:
+            value = numeric_field(point, name)
+            if isinstance(value, str):
+                return Skip(value)
+            values.append(value)
+        return values
+
+    # -- groups and background fitting -----------------------------------------
+    def _prepare(self, detector: Any) -> Any:
+        detector.fit_inline = False
+        if self._model is not None:
+            detector.use_model(self._model)
+        return detector
+
+    def new_group(self, group: str) -> Any:
+        return self._prepare(super().new_group(group))
+
+    def group_state(self, group: str) -> Any:
+        detector = super().group_state(group)
+        future = self._fits.get(group)
+        if future is not None and future.done():
+            del self._fits[group]
+            try:
+                detector.install_model(future.result())
+            except Exception:
+                self.log.exception("task %s group %s: fit failed; the previous forest stays", self.task_id, group)
+        return detector
+
+    def point(self, point: udf_pb2.Point) -> None:
+        super().point(point)
+        detector = self.groups.get(point.group)
+        if detector is not None and point.group not in self._fits and detector.needs_fit():
+            self._submit(point.group, detector, detector.begin_fit())
+
+    def _submit(self, group: str, detector: Any, data: Any) -> None:
+        self._fits[group] = _fit_executor().submit(detector.fit_model, data)
+
+    def wait_for_fits(self, timeout: float | None = None) -> None:
+        """Wait for the fits in flight; their forests are installed at each group's next point."""
+        wait(list(self._fits.values()), timeout=timeout)
+
+    def _cancel_fits(self) -> None:
+        for future in self._fits.values():
+            future.cancel()  # a fit already running finishes, unheard
+        self._fits = {}
+
+    # -- snapshots ---------------------------------------------------------------
+    def get_state(self) -> Any:
+        return {**super().get_state(), "model": self._model_id}
+
+    def set_state(self, state: Any) -> None:
+        if state.get("model") != self._model_id:
+            raise ValueError(f"snapshot was taken with model {state.get('model')}, this task uses {self._model_id}")
+        self._cancel_fits()
+        super().set_state(state)
+        for group, detector in self.groups.items():
+            if detector.awaiting_model:  # refit the saved training set, off the agent's thread
+                self._submit(group, detector, detector.training_set())
+
+    def group_from_json(self, data: Any) -> Any:
+        detector = self._detector_cls.from_state(data, fit=False)
+        if detector.params() != self._detector_cls(**self.params).params():
+            raise ValueError("snapshot was taken with other detector options")
+        return self._prepare(detector)
+
+    def reset_state(self) -> None:
+        self._cancel_fits()
+        super().reset_state()
+
+    def close(self) -> None:
+        self._cancel_fits()
+        super().close()

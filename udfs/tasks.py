@@ -1,0 +1,193 @@
+"""Define Kapacitor tasks and templates from TICKscripts through Kapacitor's HTTP API v1.
+
+What ``kapacitor define`` / ``define-template`` do, without the ``kapacitor`` CLI:
+``POST /kapacitor/v1/tasks`` (``id``, ``type``, ``dbrps``, ``script``, ``status``, ``vars``)
+or ``PATCH /kapacitor/v1/tasks/ID`` when the task exists; ``POST``/``PATCH
+/kapacitor/v1/templates`` for templates, and tasks made from one (``template-id`` +
+``vars``). Kapacitor does not reload a running task whose definition is patched, so an
+existing task is patched disabled and then enabled again.
+
+A script is installed only if :func:`udfs.tickcheck.check_script` finds nothing Kapacitor
+would refuse. Kapacitor refuses ``dbrps`` for a script with its own ``dbrp`` statement
+("cannot specify dbrp in both implicitly and explicitly"), so those are not sent then.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from udfs.tickcheck import check_script
+from udfs.tickdefs import UDFDeclaration
+from udfs.tickvars import check_vars, var_types
+
+__all__ = ["InstallError", "KapacitorAPI", "KapacitorError", "TaskPlan", "install", "parse_dbrp", "plan_install"]
+
+API = "/kapacitor/v1"
+DEFAULT_DBRP = ("telegraf", "autogen")
+_VALID_ID = re.compile(r"[-._\w]+")
+
+
+class KapacitorError(RuntimeError):
+    """Kapacitor could not be reached or refused a request; the text says which and why."""
+
+
+class InstallError(ValueError):
+    """A script that must not be installed (the text lists every reason)."""
+
+
+class KapacitorAPI:
+    """A minimal client of Kapacitor's HTTP API v1 (tasks and templates)."""
+
+    def __init__(self, url: str = "http://localhost:9092", *, timeout: float = 10.0) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
+
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
+        """``(status, decoded JSON body or None)``; 404 is returned, other failures raise KapacitorError."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + API + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+                return response.status, _json_or_none(response.read())
+        except urllib.error.HTTPError as exc:
+            document = _json_or_none(exc.read())
+            if exc.code == 404:
+                return 404, document
+            reason = document.get("error") if isinstance(document, dict) else None
+            raise KapacitorError(
+                f"Kapacitor refused {method} {API}{path} (HTTP {exc.code}): {reason or exc.reason}"
+            ) from None
+        except urllib.error.URLError as exc:
+            why = "connection refused" if isinstance(exc.reason, ConnectionRefusedError) else str(exc.reason)
+            raise KapacitorError(
+                f"cannot reach Kapacitor at {self.url} ({why}); is kapacitord running? "
+                "Point --kapacitor-url (or KAPACITOR_URL) at its HTTP API."
+            ) from None
+        except TimeoutError:
+            raise KapacitorError(f"Kapacitor at {self.url} did not answer {method} {path} "
+                                 f"within {self.timeout:g}s") from None
+
+    def exists(self, kind: str, ident: str) -> bool:
+        return self.request("GET", f"/{kind}/{ident}")[0] != 404
+
+    def define_template(self, template_id: str, *, task_type: str, script: str) -> str:
+        fields = {"type": task_type, "script": script}
+        if self.exists("templates", template_id):
+            self._ok("PATCH", f"/templates/{template_id}", fields)
+            return "updated (its tasks are reloaded by Kapacitor)"
+        self._ok("POST", "/templates", {"id": template_id, **fields})
+        return "created"
+
+    def define_task(self, task_id: str, fields: Mapping[str, Any], *, enable: bool) -> str:
+        if self.exists("tasks", task_id):
+            if not enable:
+                self._ok("PATCH", f"/tasks/{task_id}", fields)
+                return "updated (status unchanged; a running task keeps its old definition until re-enabled)"
+            self._ok("PATCH", f"/tasks/{task_id}", {**fields, "status": "disabled"})
+            self._ok("PATCH", f"/tasks/{task_id}", {"status": "enabled"})
+            return "updated, reloaded and enabled"
+        self._ok("POST", "/tasks", {"id": task_id, **fields, "status": "enabled" if enable else "disabled"})
+        return "created and enabled" if enable else "created (disabled)"
+
+    def _ok(self, method: str, path: str, body: Mapping[str, Any]) -> None:
+        status, _ = self.request(method, path, body)
+        if status == 404:
+            raise KapacitorError(f"Kapacitor answered {method} {API}{path} with 404 (not found)")
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return {"error": raw.decode(errors="replace").strip()[:500]}
+
+
+def parse_dbrp(text: str) -> tuple[str, str]:
+    """``telegraf.autogen`` or ``"tele.graf"."autogen"`` -> ``("telegraf", "autogen")``."""
+    match = re.fullmatch(r'(?:"([^"]+)"|([^".]+))\.(?:"([^"]+)"|([^"]+))', text.strip())
+    if not match:
+        raise ValueError(f"bad dbrp {text!r}: expected DATABASE.RETENTION_POLICY, e.g. telegraf.autogen")
+    return match.group(1) or match.group(2), match.group(3) or match.group(4)
+
+
+@dataclass
+class TaskPlan:
+    """What to define in Kapacitor for one script."""
+
+    script: Path
+    task_type: str
+    text: str
+    template_id: str | None  # define a template under this id
+    task_id: str | None  # define a task under this id (from the template when template_id is set)
+    dbrps: list[tuple[str, str]]  # the task's; sent only when the script has no dbrp statement
+    send_dbrps: bool
+    vars: dict[str, Any] | None
+    enable: bool
+
+
+def plan_install(
+    script: Path,
+    *,
+    udfs: Mapping[str, UDFDeclaration],
+    template: bool = False,
+    vars_doc: dict[str, Any] | None = None,
+    dbrp: tuple[str, str] | None = None,
+    task_id: str | None = None,
+    enable: bool = True,
+) -> TaskPlan:
+    """Check ``script`` (and the vars for it) and decide what to define; InstallError if it must not be."""
+    text = script.read_text(encoding="utf-8")
+    given = var_types(vars_doc) if vars_doc else {}
+    report = check_script(text, udfs, template=template and vars_doc is None, given_vars=given)
+    reasons = [f"{script}:{problem}" for problem in report.problems]
+    if vars_doc is not None and report.task_type:
+        reasons += [f"{script}: vars: {reason}" for reason in check_vars(vars_doc, report.declared_vars)]
+    if report.dbrps and dbrp and dbrp not in report.dbrps:
+        reasons.append(f"{script}: the script's dbrp statement says {_dbrps_text(report.dbrps)}, --dbrp says "
+                       f"{_dbrps_text([dbrp])}; Kapacitor refuses both (edit the script or drop --dbrp)")
+    stem = script.name.removesuffix(".tick")
+    ident = task_id or stem
+    if not _VALID_ID.fullmatch(ident):
+        reasons.append(f"{script}: {ident!r} is not a valid Kapacitor id (letters, digits, '-', '.', '_'); use --id")
+    if reasons:
+        raise InstallError("\n".join(reasons))
+    assert report.task_type is not None  # a script without one has a problem
+    return TaskPlan(
+        script=script, task_type=report.task_type, text=text,
+        template_id=stem if template else None,
+        task_id=None if template and vars_doc is None else ident,
+        dbrps=report.dbrps or [dbrp or DEFAULT_DBRP], send_dbrps=not report.dbrps,
+        vars=vars_doc, enable=enable,
+    )
+
+
+def _dbrps_text(dbrps: list[tuple[str, str]]) -> str:
+    return ", ".join(f'"{db}"."{rp}"' for db, rp in dbrps)
+
+
+def install(api: KapacitorAPI, plan: TaskPlan) -> list[str]:
+    """Define what ``plan`` says; one line per thing defined, saying what happened."""
+    done = []
+    task_fields: dict[str, Any] = {}
+    if plan.template_id:
+        outcome = api.define_template(plan.template_id, task_type=plan.task_type, script=plan.text)
+        done.append(f"template {plan.template_id} ({plan.task_type}): {outcome}")
+        task_fields["template-id"] = plan.template_id
+    else:
+        task_fields.update(type=plan.task_type, script=plan.text)
+    if plan.task_id is None:
+        return done
+    if plan.send_dbrps:
+        task_fields["dbrps"] = [{"db": db, "rp": rp} for db, rp in plan.dbrps]
+    if plan.vars:
+        task_fields["vars"] = plan.vars
+    outcome = api.define_task(plan.task_id, task_fields, enable=plan.enable)
+    done.append(f"task {plan.task_id} ({plan.task_type}, {_dbrps_text(plan.dbrps)}): {outcome}")
+    return done
