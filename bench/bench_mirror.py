@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from udfs.protocol import FrameDecoder, encode_frame
@@ -51,15 +52,21 @@ def make_points(n: int) -> bytes:
     return b"".join(frames)
 
 
-def run_exchange(write, read, pid: int, payload: bytes, n: int) -> tuple[float, float]:
-    """Send Init, then the points; return (wall seconds, UDF CPU seconds) for the points."""
+def init_request(udf: str, options: Sequence[pb.Option] = ()) -> pb.InitRequest:
+    return pb.InitRequest(taskID="bench", nodeID=f"{udf}2", options=options)
+
+
+def run_exchange(write, read, pid: int, payload: bytes, n: int, init: pb.InitRequest) -> tuple[float, float]:
+    """Send Init, then the points; count the points that come back.
+
+    Returns (wall seconds, UDF CPU seconds) for the points, Init not included.
+    """
     decoder: FrameDecoder[pb.Response] = FrameDecoder(pb.Response)
-    write(encode_frame(pb.Request(init=pb.InitRequest(taskID="bench", nodeID="mirror2"))))
-    while True:
-        got = decoder.feed(read(65536))
-        if got:
-            assert got[0].init.success, got[0]
-            break
+    write(encode_frame(pb.Request(init=init)))
+    while not (got := decoder.feed(read(65536))):
+        pass
+    if not got[0].init.success:
+        raise SystemExit(f"{init.nodeID}: init failed: {got[0].init.error or got[0]}")
     cpu0 = cpu_seconds(pid)
     t0 = time.perf_counter()
 
@@ -75,31 +82,38 @@ def run_exchange(write, read, pid: int, payload: bytes, n: int) -> tuple[float, 
     while received < n:
         data = read(1 << 20)
         if not data:
-            raise RuntimeError(f"UDF closed after {received} of {n} points")
-        received += len(decoder.feed(data))
+            raise SystemExit(f"{init.nodeID}: UDF closed after {received} of {n} points")
+        received += sum(1 for r in decoder.feed(data) if r.WhichOneof("message") == "point")
     wall = time.perf_counter() - t0
     cpu = cpu_seconds(pid) - cpu0
     thread.join()
     return wall, cpu
 
 
-def bench_process(payload: bytes, n: int) -> tuple[float, float]:
+def bench_process(
+    payload: bytes, n: int, *, udf: str = "mirror", options: Sequence[pb.Option] = ()
+) -> tuple[float, float]:
+    """``udfs run UDF`` as Kapacitor starts it: Init with ``options``, then the points on stdin."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "udfs", "run", "mirror", "--log-level", "warning"],
+        [sys.executable, "-m", "udfs", "run", udf, "--log-level", "warning"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
     )
-    assert proc.stdin and proc.stdout
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdin and stdout
 
     def write(data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
-            view = view[proc.stdin.write(view) :]  # type: ignore[union-attr]
+            view = view[stdin.write(view) :]
+
+    def read(size: int) -> bytes:
+        return os.read(stdout.fileno(), size)
 
     try:
-        return run_exchange(write, lambda k: os.read(proc.stdout.fileno(), k), proc.pid, payload, n)  # type: ignore[union-attr]
+        return run_exchange(write, read, proc.pid, payload, n, init_request(udf, options))
     finally:
-        proc.stdin.close()
-        proc.wait(10)
+        stdin.close()
+        proc.wait(30)
 
 
 def bench_socket(payload: bytes, n: int) -> tuple[float, float]:
@@ -117,7 +131,7 @@ def bench_socket(payload: bytes, n: int) -> tuple[float, float]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(path))
         try:
-            return run_exchange(sock.sendall, sock.recv, proc.pid, payload, n)
+            return run_exchange(sock.sendall, sock.recv, proc.pid, payload, n, init_request("mirror"))
         finally:
             sock.close()
             proc.terminate()

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import subprocess
-import sys
-import time
 from importlib import resources
 
-from bench_mirror import cpu_seconds
+from bench_mirror import bench_process
 
-from udfs.protocol import FrameDecoder, encode_frame
+from udfs.protocol import encode_frame
 from udfs.protocol import udf_pb2 as pb
 
 # UDF -> options (emit every point so answers can be counted).
-UDFS: dict[str, list[tuple[str, object]]] = {
+UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     "mirror": [],
     "moving_average": [("field", "value"), ("size", 1)],  # size 1: one answer per point
     "edge": [("emit", "all"), ("high_enter", 90.0), ("high_exit", 85.0)],
@@ -37,13 +33,13 @@ UDFS: dict[str, list[tuple[str, object]]] = {
 }
 
 
-def option(name: str, value: object) -> pb.Option:
+def option(name: str, value: str | float | int) -> pb.Option:
     if isinstance(value, str):
         v = pb.OptionValue(type=pb.STRING, stringValue=value)
     elif isinstance(value, float):
         v = pb.OptionValue(type=pb.DOUBLE, doubleValue=value)
     else:
-        v = pb.OptionValue(type=pb.INT, intValue=int(value))  # type: ignore[call-overload]
+        v = pb.OptionValue(type=pb.INT, intValue=value)
     return pb.Option(name=name, values=[v])
 
 
@@ -65,38 +61,6 @@ def series(n: int) -> bytes:
     return b"".join(frames)
 
 
-def bench(name: str, payload: bytes, n: int) -> tuple[float, float]:
-    proc = subprocess.Popen([sys.executable, "-m", "udfs", "run", name, "--log-level", "warning"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    assert proc.stdin and proc.stdout
-    decoder: FrameDecoder[pb.Response] = FrameDecoder(pb.Response)
-    init = pb.InitRequest(taskID="bench", nodeID=f"{name}2", options=[option(k, v) for k, v in UDFS[name]])
-    proc.stdin.write(encode_frame(pb.Request(init=init)))
-    while not (got := decoder.feed(os.read(proc.stdout.fileno(), 65536))):
-        pass
-    if not got[0].init.success:
-        raise SystemExit(f"{name}: init failed: {got[0].init.error}")
-    cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-    import threading
-
-    def writer() -> None:
-        view = memoryview(payload)
-        while view:
-            view = view[proc.stdin.write(view[: 1 << 20]) :]  # type: ignore[union-attr]
-
-    threading.Thread(target=writer, daemon=True).start()
-    received = 0
-    while received < n:
-        data = os.read(proc.stdout.fileno(), 1 << 20)
-        if not data:
-            raise SystemExit(f"{name}: UDF closed after {received} of {n} points")
-        received += sum(1 for r in decoder.feed(data) if r.WhichOneof("message") == "point")
-    wall, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
-    proc.stdin.close()
-    proc.wait(30)
-    return wall, cpu
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=20_000, help="points per UDF (default 20000)")
@@ -105,7 +69,7 @@ def main() -> None:
     payload = series(args.points)
     print("| UDF | points/s (one series) | UDF CPU per point |\n| --- | --- | --- |")
     for name in args.udf or list(UDFS):
-        wall, cpu = bench(name, payload, args.points)
+        wall, cpu = bench_process(payload, args.points, udf=name, options=[option(k, v) for k, v in UDFS[name]])
         print(f"| `{name}` | {args.points / wall:,.0f} | {cpu / args.points * 1e6:.1f} µs |", flush=True)
 
 

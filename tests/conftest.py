@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -159,6 +160,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """A new directory for unix sockets, removed afterwards.
+
+    Short, under /tmp rather than pytest's tmp_path: a socket path is limited to 107 bytes.
+    """
+    path = Path(tempfile.mkdtemp(prefix="udfs-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,10 @@ and against the ways a socket can be unhealthy."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,16 +16,6 @@ import pytest
 
 from udfs.functions import FUNCTIONS
 from udfs.health import HealthError, check_socket
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    # Short: unix socket paths are limited to 107 bytes.
-    path = Path(tempfile.mkdtemp(prefix="udfs-h-", dir="/tmp" if os.path.isdir("/tmp") else None))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def udfs(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -36,23 +36,6 @@ def _load(name: str) -> Any:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
 
 
-class _DurationType(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, int):
-            return value
-        from udfs.durations import parse_duration
-
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-DURATION = _DurationType()
-
-
 class _LazyGroup(click.Group):
     """A group whose commands are imported only when used (or listed by --help).
 

@@ -51,10 +51,11 @@ def feature_rows(records: Iterable[Any], fields: Sequence[str], lags: int) -> tu
     lagged: dict[tuple[Any, ...], deque[float]] = {}
     for record in records:
         values = [record.fields.get(name) for name in fields]
-        if not all(type(v) in (int, float) and math.isfinite(v) for v in values):
+        # type(v) is, not isinstance: a bool is not a number here
+        vector = [float(v) for v in values if (type(v) is int or type(v) is float) and math.isfinite(v)]
+        if len(vector) < len(values):
             skipped += 1
             continue
-        vector = [float(v) for v in values]  # type: ignore[arg-type]
         if lags:
             series = lagged.setdefault((record.measurement, *sorted(record.tags.items())), deque(maxlen=lags))
             previous, full = list(series), len(series) == lags

@@ -13,7 +13,7 @@ import math
 import random
 import types
 from collections import defaultdict, deque
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import pytest
 
@@ -23,53 +23,16 @@ from udfs.functions.base import UDF, SkipLog, numeric_field
 from udfs.functions.mirror import Mirror
 from udfs.functions.moving_average import MovingAverage
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
-from udfs.protocol import Agent, FrameDecoder, Outbox, encode_frame
+from udfs.protocol import Agent, FrameDecoder, encode_frame
 from udfs.protocol import udf_pb2 as pb
 from udfs.validation import Interval, check_param
 
-_TYPES = {str: (pb.STRING, "stringValue"), int: (pb.INT, "intValue"), float: (pb.DOUBLE, "doubleValue"),
-          bool: (pb.BOOL, "boolValue")}
-
-
-def init_request(**options: Any) -> pb.InitRequest:
-    request = pb.InitRequest(taskID="task", nodeID="node")
-    for name, v in options.items():
-        vtype, member = _TYPES[type(v)]
-        request.options.add(name=name.rstrip("_"), values=[pb.OptionValue(type=vtype, **{member: v})])
-    return request
-
-
-U = TypeVar("U", bound=UDF)
-
-
-class Harness(Generic[U]):
-    """A UDF with a real Outbox whose output is decoded after every call."""
-
-    def __init__(self, udf: U) -> None:
-        self.udf = udf
-        self._sink: list[bytes] = []
-        udf.outbox = Outbox(self._sink.append)
-
-    def responses(self) -> list[pb.Response]:
-        self.udf.outbox.flush()
-        data = b"".join(self._sink)
-        self._sink.clear()
-        decoder = FrameDecoder(pb.Response)
-        out = decoder.feed(data)
-        decoder.close()
-        return out
-
-    def feed(self, points: list[pb.Point]) -> list[pb.Point]:
-        for p in points:
-            self.udf.point(p)
-        responses = self.responses()
-        assert all(r.HasField("point") for r in responses)
-        return [r.point for r in responses]
+from .harness import Harness, init_request
 
 
 def moving_average(size: int = 4) -> Harness[MovingAverage]:
-    harness = Harness(MovingAverage())
-    assert harness.udf.init(init_request(field="value", size=size, as_="avg")).success
+    harness = Harness(MovingAverage(), field="value", size=size, as_="avg")
+    assert harness.response.success
     return harness
 
 

@@ -24,41 +24,20 @@ from udfs.detectors.isolation_forest import IsolationForestDetector
 from udfs.functions import load
 from udfs.functions.isolation_forest import IsolationForestUDF
 from udfs.models import save_model
-from udfs.protocol import FrameDecoder, Outbox
 from udfs.protocol import udf_pb2 as pb
 
+from .harness import Harness
+
 FIELDS = ["temperature", "humidity", "ink_level"]
-_TYPES = {str: (pb.STRING, "stringValue"), int: (pb.INT, "intValue"), float: (pb.DOUBLE, "doubleValue")}
 
 
-def init_request(**options: Any) -> pb.InitRequest:
-    """Options as Kapacitor sends them: a list value is one Option per call."""
-    request = pb.InitRequest(taskID="task", nodeID="node")
-    for name, value in options.items():
-        for v in value if isinstance(value, list) else [value]:
-            vtype, member = _TYPES[type(v)]
-            request.options.add(name=name, values=[pb.OptionValue(type=vtype, **{member: v})])
-    return request
+def forest(**options: Any) -> Harness[IsolationForestUDF]:
+    return Harness(IsolationForestUDF(), **options)
 
 
-class Harness:
-    def __init__(self, **options: Any) -> None:
-        self.udf = IsolationForestUDF()
-        self._sink: list[bytes] = []
-        self.udf.outbox = Outbox(self._sink.append)
-        self.response = self.udf.init(init_request(**options))
-
-    def feed(self, points: list[pb.Point], *, settle: bool = False) -> list[pb.Point]:
-        """Send points; ``settle`` waits for every fit a point starts (as an inline fit would)."""
-        for p in points:
-            self.udf.point(p)
-            if settle:
-                self.udf.wait_for_fits()
-        self.udf.outbox.flush()
-        decoder = FrameDecoder(pb.Response)
-        out = decoder.feed(b"".join(self._sink))
-        self._sink.clear()
-        return [r.point for r in out]
+def settled(harness: Harness[IsolationForestUDF], points: list[pb.Point]) -> list[pb.Point]:
+    """Feed points, waiting for every fit a point starts (as an inline fit would)."""
+    return harness.feed(points, after_each=harness.udf.wait_for_fits)
 
 
 def points(n: int, *, seed: int = 0, groups: tuple[str, ...] = ("p1",), start: int = 0) -> list[pb.Point]:
@@ -109,9 +88,9 @@ def test_info_is_answered_without_scikit_learn() -> None:
 
 
 def test_repeated_field_calls_make_the_vector_and_the_output_schema() -> None:
-    h = Harness(**SMALL)
+    h = forest(**SMALL)
     assert h.response.success, h.response.error
-    out = h.feed(points(200), settle=True)
+    out = settled(h, points(200))
     assert len(out) == 200
     assert all("anomaly_score" not in p.fieldsDouble for p in out[:60])
     assert all("anomaly_score" in p.fieldsDouble for p in out[60:])
@@ -136,21 +115,21 @@ def test_repeated_field_calls_make_the_vector_and_the_output_schema() -> None:
     ],
 )
 def test_bad_options_are_refused_in_init(options: dict[str, Any], words: list[str]) -> None:
-    response = Harness(**options).response
+    response = forest(**options).response
     assert not response.success
     assert response.error.startswith("isolation_forest: ")
     assert all(w in response.error for w in words), response.error
 
 
 def test_contamination_zero_means_auto_and_lags_take_one_field() -> None:
-    h = Harness(field=["temperature"], lags=3, contamination=0.0, train_size=40, n_estimators=10)
+    h = forest(field=["temperature"], lags=3, contamination=0.0, train_size=40, n_estimators=10)
     assert h.response.success, h.response.error
     assert h.udf.params["contamination"] == "auto" and h.udf.params["lags"] == 3
-    assert len(h.feed(points(100), settle=True)) == 100
+    assert len(settled(h, points(100))) == 100
 
 
 def test_a_point_missing_a_field_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    h = Harness(**SMALL)
+    h = forest(**SMALL)
     bad = points(1)[0]
     del bad.fieldsDouble["humidity"]
     bad.fieldsString["humidity"] = "n/a"
@@ -208,7 +187,7 @@ def test_points_flow_while_the_first_fit_runs(gated: Callable[[int], GatedFits])
     stream = points(400)
     expected = inline_verdicts(stream, **SMALL_PARAMS)
     gate = gated(0)
-    h = Harness(**SMALL)
+    h = forest(**SMALL)
     began = time.monotonic()
     out = h.feed(stream[:300])
     elapsed = time.monotonic() - began
@@ -227,14 +206,14 @@ def test_the_previous_forest_scores_during_a_refit(gated: Callable[[int], GatedF
     stream = points(400)
     first_forest_only = inline_verdicts(stream, **SMALL_PARAMS)  # never refits
     gate = gated(1)  # the first fit goes through, refits wait
-    h = Harness(**SMALL, refit_every=50)
-    h.feed(stream[:60], settle=True)  # first forest fitted
+    h = forest(**SMALL, refit_every=50)
+    settled(h, stream[:60])  # first forest fitted
     during = h.feed(stream[60:300])  # refit due at point 110: blocked
     assert gate.wait_started(2)
     assert same(verdicts(during), first_forest_only[60:300])
     gate.release.set()
     h.udf.wait_for_fits(30)
-    after = h.feed(stream[300:], settle=True)
+    after = settled(h, stream[300:])
     assert not same(verdicts(after), first_forest_only[300:])  # the refit was swapped in
     assert gate.started > 2  # and the next refits were started
 
@@ -245,24 +224,24 @@ def test_the_previous_forest_scores_during_a_refit(gated: Callable[[int], GatedF
 def test_snapshot_restore_continues_with_identical_verdicts(cut: int) -> None:
     options = {**SMALL, "refit_every": 40}
     stream = points(300, groups=("p1", "p2"))
-    original = Harness(**options)
-    original.feed(stream[: cut - 2], settle=True)
+    original = forest(**options)
+    settled(original, stream[: cut - 2])
     original.feed(stream[cut - 2 : cut])  # cut=121: p2's first fit starts here, likely running at the snapshot
     snapshot = original.udf.snapshot().snapshot
     assert b"joblib" not in snapshot and json.loads(snapshot)["state"]["model"] is None
     original.udf.wait_for_fits(30)
-    restored = Harness(**options)
+    restored = forest(**options)
     assert restored.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success
     assert restored.udf.groups.keys() == original.udf.groups.keys()
     restored.udf.wait_for_fits(30)  # the saved training sets are refitted in the background
-    assert same(verdicts(restored.feed(stream[cut:], settle=True)),
-                verdicts(original.feed(stream[cut:], settle=True)))
+    assert same(verdicts(settled(restored, stream[cut:])),
+                verdicts(settled(original, stream[cut:])))
 
 
 def test_snapshot_with_other_options_restores_fresh() -> None:
-    original = Harness(**SMALL)
-    original.feed(points(100), settle=True)
-    other = Harness(**{**SMALL, "seed": 1})
+    original = forest(**SMALL)
+    settled(original, points(100))
+    other = forest(**{**SMALL, "seed": 1})
     assert other.udf.restore(pb.RestoreRequest(snapshot=original.udf.snapshot().snapshot)).success
     assert other.udf.groups == {}
 
@@ -283,7 +262,7 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 def test_a_pretrained_model_scores_from_the_first_point(model_dir: Path) -> None:
-    h = Harness(field=FIELDS, model="printer", model_dir=str(model_dir))
+    h = forest(field=FIELDS, model="printer", model_dir=str(model_dir))
     assert h.response.success, h.response.error
     stream = points(150)
     out = h.feed(stream)
@@ -295,15 +274,15 @@ def test_a_pretrained_model_scores_from_the_first_point(model_dir: Path) -> None
     # Snapshots name the model; a task with another (or no) model starts fresh from them.
     snapshot = h.udf.snapshot().snapshot
     assert json.loads(snapshot)["state"]["model"]["name"] == "printer"
-    again = Harness(field=FIELDS, model="printer", model_dir=str(model_dir))
+    again = forest(field=FIELDS, model="printer", model_dir=str(model_dir))
     assert again.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and again.udf.groups
-    untrained = Harness(**SMALL)
+    untrained = forest(**SMALL)
     assert untrained.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and not untrained.udf.groups
 
 
 def test_model_dir_defaults_to_the_environment(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_PATH", str(model_dir))
-    assert Harness(field=FIELDS, model="printer").response.success
+    assert forest(field=FIELDS, model="printer").response.success
 
 
 def _tamper(model_dir: Path, tmp_path: Path, case: str) -> str:
@@ -346,7 +325,7 @@ def test_unsafe_or_spoiled_models_are_refused_before_unpickling(
 
     loads: list[Any] = []
     monkeypatch.setattr(joblib, "load", lambda *a, **k: loads.append(a))
-    response = Harness(field=FIELDS, model=name, model_dir=str(model_dir)).response
+    response = forest(field=FIELDS, model=name, model_dir=str(model_dir)).response
     assert not response.success
     assert response.error.startswith("isolation_forest: option model(): "), response.error
     assert all(w in response.error for w in words), response.error
@@ -364,7 +343,7 @@ def test_unsafe_or_spoiled_models_are_refused_before_unpickling(
     ],
 )
 def test_a_model_for_other_fields_is_refused(options: dict[str, Any], words: list[str], model_dir: Path) -> None:
-    response = Harness(**{"model": "printer", "model_dir": str(model_dir), **options}).response
+    response = forest(**{"model": "printer", "model_dir": str(model_dir), **options}).response
     assert not response.success and "option model(): " in response.error
     assert all(w in response.error for w in words), response.error
 
@@ -372,6 +351,6 @@ def test_a_model_for_other_fields_is_refused(options: dict[str, Any], words: lis
 def test_a_checked_file_holding_something_else_is_refused(tmp_path: Path) -> None:
     meta = {"detector": "isolation_forest", "fields": FIELDS, "lags": 0}
     save_model({"not": "a forest"}, tmp_path, "odd", meta)
-    response = Harness(field=FIELDS, model="odd", model_dir=str(tmp_path)).response
+    response = forest(field=FIELDS, model="odd", model_dir=str(tmp_path)).response
     assert not response.success
     assert "option model(): expected a fitted scikit-learn IsolationForest, got dict" in response.error

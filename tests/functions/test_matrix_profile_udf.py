@@ -8,43 +8,16 @@ The UDF is driven in-process with a real ``Outbox``; its fields are compared wit
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from udfs.detectors.matrix_profile import MatrixProfile
 from udfs.functions.matrix_profile import MatrixProfileUDF
-from udfs.protocol import FrameDecoder, Outbox
 from udfs.protocol import udf_pb2 as pb
 
-_TYPES = {str: (pb.STRING, "stringValue"), int: (pb.INT, "intValue"), float: (pb.DOUBLE, "doubleValue"),
-          bool: (pb.BOOL, "boolValue")}
+from .harness import Harness
+
 OPTIONS = {"m": 8, "history": 120, "min_history": 30, "threshold": 3.0, "normalize": True}
-
-
-def init_request(**options: Any) -> pb.InitRequest:
-    request = pb.InitRequest(taskID="task", nodeID="node")
-    for name, v in options.items():
-        vtype, member = _TYPES[type(v)]
-        request.options.add(name=name, values=[pb.OptionValue(type=vtype, **{member: v})])
-    return request
-
-
-class Harness:
-    def __init__(self, **options: Any) -> None:
-        self.udf = MatrixProfileUDF()
-        self._sink: list[bytes] = []
-        self.udf.outbox = Outbox(self._sink.append)
-        self.response = self.udf.init(init_request(**options))
-
-    def feed(self, points: list[pb.Point]) -> list[pb.Point]:
-        for p in points:
-            self.udf.point(p)
-        self.udf.outbox.flush()
-        decoder = FrameDecoder(pb.Response)
-        out = decoder.feed(b"".join(self._sink))
-        self._sink.clear()
-        return [r.point for r in out]
 
 
 def stream(n: int) -> list[pb.Point]:
@@ -62,7 +35,7 @@ def stream(n: int) -> list[pb.Point]:
 
 
 def test_fields_match_the_detector_per_group() -> None:
-    harness = Harness(**OPTIONS)
+    harness = Harness(MatrixProfileUDF(), **OPTIONS)
     assert harness.response.success, harness.response.error
     points = stream(300)
     out = harness.feed(points)
@@ -87,17 +60,17 @@ def test_fields_match_the_detector_per_group() -> None:
 
 def test_snapshot_restore_continues_identically() -> None:
     points = stream(260)
-    original = Harness(**OPTIONS)
+    original = Harness(MatrixProfileUDF(), **OPTIONS)
     original.feed(points[:300])
-    restored = Harness(**OPTIONS)
+    restored = Harness(MatrixProfileUDF(), **OPTIONS)
     assert restored.udf.restore(pb.RestoreRequest(snapshot=original.udf.snapshot().snapshot)).success
     assert restored.feed(points[300:]) == original.feed(points[300:])
 
 
 def test_bad_options_are_refused_naming_the_option() -> None:
-    response = Harness(m=64).response  # min_history 128 needs m + ceil(m / 4) + 1 <= 128 ...
+    response = Harness(MatrixProfileUDF(), m=64).response  # min_history 128 needs m + ceil(m / 4) + 1 <= 128 ...
     assert response.success
-    response = Harness(m=120).response  # ... which m = 120 breaks
+    response = Harness(MatrixProfileUDF(), m=120).response  # ... which m = 120 breaks
     assert not response.success and "min_history" in response.error
-    response = Harness(history=100).response
+    response = Harness(MatrixProfileUDF(), history=100).response
     assert not response.success and "min_history" in response.error

@@ -16,6 +16,7 @@ from udfs.protocol import Handler
 from udfs.protocol import udf_pb2 as pb
 
 from .peer import frame, start_agent
+from .transcripts import varint
 
 
 def keepalive(t: int) -> pb.Request:
@@ -265,13 +266,8 @@ def test_unknown_request_types_are_ignored(caplog: pytest.LogCaptureFixture) -> 
 
 
 def varint_tag(number: int, wire_type: int) -> bytes:
-    tag = (number << 3) | wire_type
-    out = bytearray()
-    while tag >= 0x80:
-        out.append((tag & 0x7F) | 0x80)
-        tag >>= 7
-    out.append(tag)
-    return bytes(out)
+    """A field's key on the wire: its number and wire type in one varint."""
+    return varint((number << 3) | wire_type)
 
 
 def test_clean_end_of_input_returns_0() -> None:

@@ -4,13 +4,11 @@ socket session replayed byte for byte."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,16 +27,6 @@ from udfs.protocol.transport import SocketInUseError, SocketServer
 from .peer import KapacitorPeer
 from .sample_udfs import ExplodingMirror, RecordedOptionsMirror
 from .transcripts import TRANSCRIPTS, frames, map_key_orders, messages, sort_map_entries, varint
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    # A short path: unix socket paths are limited to 107 bytes.
-    path = Path(tempfile.mkdtemp(prefix="udfs-", dir="/tmp" if os.path.isdir("/tmp") else None))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager

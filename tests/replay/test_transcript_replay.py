@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from udfs.protocol import split_frames
 from udfs.protocol import udf_pb2 as pb
 from udfs.replay.lineprotocol import format_record
+from udfs.replay.output import point_to_record
 from udfs.replay.records import Record
 
 HERE = Path(__file__).resolve().parent
@@ -30,12 +31,8 @@ def recorded(name: str) -> list[pb.Request]:
 
 
 def point_record(point: pb.Point, name: str) -> Record:
-    fields: dict = {}
-    fields.update(point.fieldsDouble)
-    fields.update(point.fieldsInt)
-    fields.update(point.fieldsString)
-    fields.update(point.fieldsBool)
-    return Record(time=point.time, measurement=point.name or name, tags=dict(point.tags), fields=fields)
+    """The record a point was made from; batch points carry no name, ``name`` stands in."""
+    return point_to_record(point, measurement=point.name or name)
 
 
 def replay(tmp_path: Path, lines: list[str], args: list[str], prog: str) -> list[pb.Request]:

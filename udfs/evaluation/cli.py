@@ -5,6 +5,7 @@ Only click is imported at module level; the detectors load when a command runs.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,7 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, p
             raise click.BadParameter(f"{name}: {exc}", param_hint="--detector") from None
         label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
         click.echo(f"evaluating {label} ...", err=True)
-        report = run_evaluation(lambda cls=cls, params=params: cls(**params), data_dir, progress=progress,
-                                name=label)
+        report = run_evaluation(functools.partial(cls, **params), data_dir, progress=progress, name=label)
         reports.append(report)
         if not markdown:
             click.echo(report.to_markdown(header=len(reports) == 1))

@@ -135,7 +135,7 @@ class UDF(Handler):
     # -- Handler implementation ----------------------------------------------
     def info(self) -> udf_pb2.InfoResponse:
         return udf_pb2.InfoResponse(
-            wants=int(self.wants), provides=int(self.provides), options=self.options.info()
+            wants=self.wants.value, provides=self.provides.value, options=self.options.info()
         )
 
     def init(self, request: udf_pb2.InitRequest) -> udf_pb2.InitResponse:

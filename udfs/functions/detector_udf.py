@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from udfs.functions.base import PerGroupUDF, numeric_field
 from udfs.functions.options import OptionSpec, ValueType
-from udfs.protocol import udf_pb2
+from udfs.protocol import set_field, udf_pb2
 from udfs.validation import OneOf
 
 __all__ = ["DetectorUDF", "Skip", "common_options"]
@@ -123,23 +123,15 @@ class DetectorUDF(PerGroupUDF[Any]):
             out.fieldsDouble["anomaly_score"] = score
         out.fieldsBool["is_anomaly"] = bool(verdict.is_anomaly)
         for key, value in verdict.details.items():
-            _set_field(out, key, value)
+            _set_detail(out, key, value)
         out.tags["detector"] = self.name
         out.tags["source"] = point.name
         out.tags["field"] = self.field
         return out
 
 
-def _set_field(point: udf_pb2.Point, key: str, value: Any) -> None:
-    # Typed like InfluxDB fields; None and non-finite floats are left out (not storable).
-    if value is None:
+def _set_detail(point: udf_pb2.Point, key: str, value: Any) -> None:
+    # None and non-finite floats are left out: InfluxDB cannot store them.
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return
-    if isinstance(value, bool):
-        point.fieldsBool[key] = value
-    elif isinstance(value, int):
-        point.fieldsInt[key] = value
-    elif isinstance(value, float):
-        if math.isfinite(value):
-            point.fieldsDouble[key] = value
-    else:
-        point.fieldsString[key] = str(value)
+    set_field(point, key, value)

@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +151,7 @@ class OptionSet:
                 raise ValueError(f"option {spec.name!r} declared twice")
             self._specs[spec.name] = spec
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[OptionSpec]:
         return iter(self._specs.values())
 
     def __len__(self) -> int:
@@ -163,7 +163,7 @@ class OptionSet:
     def info(self) -> dict[str, udf_pb2.OptionInfo]:
         """The ``options`` map of the InfoResponse."""
         return {
-            spec.name: udf_pb2.OptionInfo(valueTypes=[int(t) for t in spec.types]) for spec in self._specs.values()
+            spec.name: udf_pb2.OptionInfo(valueTypes=[t.value for t in spec.types]) for spec in self._specs.values()
         }
 
     def defaults(self) -> dict[str, Any]:

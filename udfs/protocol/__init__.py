@@ -9,6 +9,7 @@ from enum import IntEnum
 
 from udfs.protocol import udf_pb2
 from udfs.protocol.agent import Agent, Handler, Outbox
+from udfs.protocol.fields import set_field
 from udfs.protocol.framing import (
     FrameDecoder,
     FrameError,
@@ -31,6 +32,7 @@ __all__ = [
     "encode_frame",
     "encode_point_response",
     "encode_varint",
+    "set_field",
     "split_frames",
     "udf_pb2",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from udfs.protocol import set_field
 from udfs.protocol import udf_pb2 as pb
 from udfs.replay.records import Record
 
@@ -30,14 +31,7 @@ def group_id(tags: dict[str, str], dimensions: Sequence[str]) -> str:
 
 def _fill_fields(point: pb.Point, record: Record) -> None:
     for key, value in record.fields.items():
-        if isinstance(value, bool):
-            point.fieldsBool[key] = value
-        elif isinstance(value, int):
-            point.fieldsInt[key] = value
-        elif isinstance(value, float):
-            point.fieldsDouble[key] = value
-        else:
-            point.fieldsString[key] = str(value)
+        set_field(point, key, value)
 
 
 @dataclass(frozen=True)

@@ -107,15 +107,14 @@ class KapacitorEmulator:
             except OSError:
                 pass
             _reap(proc, self.timeout)
-        kind = response.WhichOneof("message") if response is not None else None
-        if kind == "error":
-            raise TaskFailed(f"UDF answered Info with an error: {response.error.error}")  # type: ignore[union-attr]
-        if kind != "info":
+        if response is not None and response.HasField("error"):
+            raise TaskFailed(f"UDF answered Info with an error: {response.error.error}")
+        if response is None or not response.HasField("info"):
             raise TaskFailed(
                 f"UDF did not answer Info within {self.timeout:g}s "
                 f"(Kapacitor would refuse to start); exit code {proc.returncode}"
             )
-        return response.info  # type: ignore[union-attr]
+        return response.info
 
     def _recorded(self, data: bytes) -> None:
         if self._record is not None:

@@ -200,7 +200,9 @@ def _parse_escaped(text: str, default_time: int, factor: int) -> Record:
         raise _Invalid("missing fields")
     fields: dict[str, FieldValue] = {}
     while True:
-        end = _FIELD_KEY.match(text, pos).end()  # type: ignore[union-attr]  # always matches
+        key_match = _FIELD_KEY.match(text, pos)
+        assert key_match is not None  # the pattern matches the empty string too
+        end = key_match.end()
         if end == pos:
             raise _Invalid("missing field key")
         key = _FIELD.parse(text[pos:end])
@@ -213,7 +215,9 @@ def _parse_escaped(text: str, default_time: int, factor: int) -> Record:
             if pos < size and text[pos] not in " ,":
                 raise _Invalid(f"unexpected text after the closing quote of field {key!r}")
         else:
-            raw = _BARE_VALUE.match(text, end + 1).group()  # type: ignore[union-attr]
+            bare = _BARE_VALUE.match(text, end + 1)
+            assert bare is not None  # the pattern matches the empty string too
+            raw = bare.group()
             fields[key], pos = _value(key, raw), end + 1 + len(raw)
         if pos >= size or text[pos] == " ":
             break
