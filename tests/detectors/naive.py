@@ -24,22 +24,30 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def mean_abs_deviation(values: Sequence[float], centre: float) -> float:
+    """Mean of ``|v - centre|``, summed with ``fsum`` (exactly rounded, so in any order)."""
+    return math.fsum(abs(v - centre) for v in values) / len(values)
+
+
 def mad(values: Sequence[float], *, window: int, threshold: float, min_periods: int) -> list[Verdict]:
     learned: list[float] = []
     out = []
     for x in values:
         past = learned[-window:]
         if not _finite(x) or len(past) < min_periods:
-            out.append(Verdict(NOT_SCORED, False, {"median": math.nan, "mad": math.nan}))
+            out.append(Verdict(NOT_SCORED, False, {"median": math.nan, "mad": math.nan, "spread": math.nan}))
         else:
             median = float(np.median(past))
-            spread = float(stats.median_abs_deviation(past))
-            deviation = abs(x - median)
-            if spread > 0:
-                score = deviation / (1.4826 * spread)
-            else:
-                score = 0.0 if deviation == 0 else math.inf
-            out.append(Verdict(score, score > threshold, {"median": median, "mad": spread}))
+            mad = float(stats.median_abs_deviation(past))
+            # The first of these scales that is not 0: 1.4826 MAD, then 1.2533 MeanAD (the
+            # modified z-score's fallback), then 1.2533 MeanAD of the window with x added.
+            spread = 1.4826 * mad
+            if spread == 0:
+                spread = 1.2533 * mean_abs_deviation(past, median)
+            if spread == 0:
+                spread = 1.2533 * mean_abs_deviation([*past, x], median)
+            score = abs(x - median) / spread if spread > 0 else 0.0
+            out.append(Verdict(score, score > threshold, {"median": median, "mad": mad, "spread": spread}))
         if _finite(x):
             learned.append(x)
     return out
@@ -90,7 +98,8 @@ def iqr(
         past = learned[-window:]
         if not _finite(x) or len(past) < min_periods:
             nan = math.nan
-            out.append(Verdict(NOT_SCORED, False, {"q1": nan, "q3": nan, "lower": nan, "upper": nan}))
+            details = {"q1": nan, "q3": nan, "lower": nan, "upper": nan, "spread": nan}
+            out.append(Verdict(NOT_SCORED, False, details))
         else:
             out.append(fences(x, past, k=k, threshold=threshold))
         if _finite(x):
@@ -100,15 +109,22 @@ def iqr(
 
 def fences(x: float, population: Sequence[float], *, k: float, threshold: float) -> Verdict:
     q1, q3 = (float(q) for q in np.percentile(population, [25, 75]))
+    median = float(np.median(population))
+    # The first of these that is not 0: the IQR, then the IQR of normal data with the
+    # population's mean absolute deviation (1.349 sigma, sigma = 1.2533 MeanAD), then the
+    # same with x added to the population (a batch holds x already: it adds nothing).
     spread = q3 - q1
+    if spread == 0:
+        spread = 1.349 * 1.2533 * mean_abs_deviation(population, median)
+    if spread == 0:
+        spread = 1.349 * 1.2533 * mean_abs_deviation([*population, x], median)
     lower, upper = q1 - k * spread, q3 + k * spread
     if lower <= x <= upper:
         score = 0.0
-    elif spread == 0:
-        score = math.inf
     else:
         score = max(lower - x, x - upper) / spread
-    return Verdict(score, score > threshold, {"q1": q1, "q3": q3, "lower": lower, "upper": upper})
+    details = {"q1": q1, "q3": q3, "lower": lower, "upper": upper, "spread": spread}
+    return Verdict(score, score > threshold, details)
 
 
 def edge(

@@ -1,8 +1,8 @@
 """Fast detectors against the naive references in ``naive.py``, at every step.
 
 Numeric detectors run over generated series (random walk, spikes, constant
-stretches, level shifts, NaN and infinities, a large offset) and over NAB's
-machine_temperature_system_failure. The edge detector is compared with
+stretches, level shifts, NaN and infinities, a large offset, integer readings)
+and over NAB's machine_temperature_system_failure. The edge detector is compared with
 Kapacitor's ``changeDetect`` and with hand-derived expectations.
 """
 
@@ -62,12 +62,29 @@ def offset(n: int = 1500) -> list[float]:
     return [float(v) for v in 1e6 + rng.normal(0.0, 1.0, n)]
 
 
+def quantised(seed: int = 4, n: int = 2500) -> list[float]:
+    """Integer readings, mostly exactly on a level that moves every 250 points.
+
+    Windows whose MAD and IQR are 0 are the rule here, and the constant stretch
+    is two windows long, so all three spreads of mad and iqr are exercised.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.repeat(rng.integers(0, 5, n // 250 + 1), 250)[:n].astype(float)
+    off = rng.random(n) < 0.12
+    x[off] += rng.choice([-1.0, 1.0, 2.0, 7.0], off.sum())
+    x[600:800] = x[600]
+    values = [float(v) for v in x]
+    for i in rng.integers(0, n, 10):
+        values[i] = math.nan
+    return values
+
+
 def nab() -> list[float]:
     with NAB_CSV.open(newline="") as f:
         return [float(row["value"]) for row in csv.DictReader(f)]
 
 
-SERIES = {"generated-0": generated(0), "generated-1": generated(1), "offset": offset()}
+SERIES = {"generated-0": generated(0), "generated-1": generated(1), "offset": offset(), "quantised": quantised()}
 
 
 def close(a: float, b: float, atol: float) -> bool:
@@ -78,9 +95,9 @@ def close(a: float, b: float, atol: float) -> bool:
 
 # The spread each score divides by, read off the naive verdict.
 SPREAD: dict[str, Callable[[Verdict], float]] = {
-    "mad": lambda v: 1.4826 * v.details["mad"],
+    "mad": lambda v: v.details["spread"],
     "zscore": lambda v: v.details["std"],
-    "iqr": lambda v: v.details["q3"] - v.details["q1"],
+    "iqr": lambda v: v.details["spread"],
 }
 
 
@@ -101,6 +118,28 @@ def assert_agree(
         for key, expected in s.details.items():
             atol = 1e-9 + floor if key == "zscore" else 1e-9 * scale  # a score, or in data units
             assert close(f.details[key], expected, atol=atol), f"{key} at {where}"
+
+
+def assert_bit_for_bit(fast: list[Verdict], slow: list[Verdict], values: list[float], window: int) -> None:
+    """mad and iqr: medians, quartiles, MADs, fences and spreads are numpy's to the last bit.
+
+    So are the scores, except for a value departing from a constant window, which the
+    detectors score in closed form, ``(n + 1) / c``, and the naive code by dividing
+    ``|x - median|`` by ``c * |x - median| / (n + 1)``: equal to a few ulp of ``(n + 1) / c``
+    (iqr subtracts ``k`` from that).
+    """
+    learned: list[float] = []
+    for i, (f, s) in enumerate(zip(fast, slow, strict=True)):
+        where = f"step {i}, x={values[i]}: fast {f} naive {s}"
+        for key, expected in s.details.items():
+            assert f.details[key] == expected or (math.isnan(f.details[key]) and math.isnan(expected)), where
+        past = learned[-window:] if window else []
+        if past and min(past) == max(past) != values[i]:
+            assert math.isnan(s.score) or math.isclose(f.score, s.score, abs_tol=1e-12), where
+        else:
+            assert f.score == s.score or (math.isnan(f.score) and math.isnan(s.score)), where
+        if math.isfinite(values[i]):
+            learned.append(values[i])
 
 
 def run(detector: Any, values: list[Any], step: int = MINUTE) -> list[Verdict]:
@@ -142,8 +181,10 @@ def test_matches_naive(
     series: str, cls: type[Detector], reference: Callable[..., list[Verdict]], params: Params
 ) -> None:
     values = SERIES[series]
-    fast = run(cls(**params), values)
-    assert_agree(fast, reference(values, **params), values, params["threshold"], cls.name)
+    fast, slow = run(cls(**params), values), reference(values, **params)
+    assert_agree(fast, slow, values, params["threshold"], cls.name)
+    if cls.name in ("mad", "iqr"):
+        assert_bit_for_bit(fast, slow, values, params["window"])
 
 
 @pytest.mark.slow
@@ -158,21 +199,25 @@ def test_real_series_matches_naive(
     # The naive EWMA reweights the whole history at every step: O(n^2), so it gets a prefix.
     values = nab()[:6000] if params.get("mode") == "ewma" else nab()
     assert len(values) > 5000
-    fast = run(cls(**params), values, step=5 * MINUTE)
-    assert_agree(fast, reference(values, **params), values, params["threshold"], cls.name)
+    fast, slow = run(cls(**params), values, step=5 * MINUTE), reference(values, **params)
+    assert_agree(fast, slow, values, params["threshold"], cls.name)
+    if cls.name in ("mad", "iqr"):
+        assert_bit_for_bit(fast, slow, values, params["window"])
 
 
-def test_iqr_batch_matches_naive_fences() -> None:
-    values = SERIES["generated-0"][:500]
-    finite = [v for v in values if math.isfinite(v)]
-    batch = InterquartileRange.score_batch(values, k=2.0, threshold=0.25)
-    slow = [
-        naive.fences(v, finite, k=2.0, threshold=0.25)
-        if math.isfinite(v)
-        else Verdict(math.nan, False, {"q1": math.nan, "q3": math.nan, "lower": math.nan, "upper": math.nan})
-        for v in values
-    ]
-    assert_agree(batch, slow, values, 0.25, "iqr")
+@pytest.mark.parametrize("series", ["generated-0", "quantised"])
+def test_iqr_batch_matches_naive_fences(series: str) -> None:
+    nan = {"q1": math.nan, "q3": math.nan, "lower": math.nan, "upper": math.nan, "spread": math.nan}
+    for start in range(0, 2000, 250):  # batches of 500: in quantised, most have an IQR of 0
+        values = SERIES[series][start : start + 500]
+        finite = [v for v in values if math.isfinite(v)]
+        batch = InterquartileRange.score_batch(values, k=2.0, threshold=0.25)
+        slow = [
+            naive.fences(v, finite, k=2.0, threshold=0.25) if math.isfinite(v) else Verdict(math.nan, False, nan)
+            for v in values
+        ]
+        assert_agree(batch, slow, values, 0.25, "iqr")
+        assert_bit_for_bit(batch, slow, values, 0)  # window 0: no departure from a constant
     assert InterquartileRange.score_batch([math.nan, math.inf])[0].details["q1"] != 0.0
     with pytest.raises(ValueError, match="k must be"):
         InterquartileRange.score_batch(values, k=-1.0)

@@ -3,40 +3,48 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
+from udfs.detectors._sorted_window import MEAN_AD_CONSISTENCY, SortedWindow
 from udfs.detectors.base import Detector, Verdict
 from udfs.validation import Constraint, Interval, InvalidParameterError, check_param
 
 __all__ = ["InterquartileRange"]
 
 
+# The IQR of a normal distribution is 1.349 standard deviations (2 * Phi^-1(3/4)), and its
+# mean absolute deviation from the median sqrt(2 / pi) = 1 / 1.2533 of one.
+IQR_PER_MEAN_AD = 1.349 * MEAN_AD_CONSISTENCY
+
+
 def _not_scored() -> Verdict:
     # A fresh details dict each time: a caller that edits one must not edit them all.
-    return Verdict(math.nan, False, {"q1": math.nan, "q3": math.nan, "lower": math.nan, "upper": math.nan})
+    nan = math.nan
+    return Verdict(nan, False, {"q1": nan, "q3": nan, "lower": nan, "upper": nan, "spread": nan})
 
 
-def _quartiles(values: np.ndarray) -> tuple[float, float]:
-    q1, q3 = np.percentile(values, [25.0, 75.0], method="linear")
-    return float(q1), float(q3)
+def _quartiles(values: SortedWindow) -> tuple[float, float, float]:
+    """``q1``, ``q3`` and the spread: the IQR, or its stand-in from the mean absolute deviation."""
+    q1, q3 = values.quantile(0.25), values.quantile(0.75)
+    if q3 > q1:
+        return q1, q3, q3 - q1
+    # q1 == q3 == the median, which more than half the values equal (so the MAD is 0 too).
+    return q1, q3, IQR_PER_MEAN_AD * values.mean_abs_deviation(q1)
 
 
-def _fence_verdict(x: float, q1: float, q3: float, k: float, threshold: float) -> Verdict:
-    iqr = q3 - q1
-    lower, upper = q1 - k * iqr, q3 + k * iqr
-    outside = lower - x if x < lower else x - upper if x > upper else 0.0
-    if outside == 0.0:
-        score = 0.0
-    elif iqr > 0:
-        score = outside / iqr
+def _fence_verdict(x: float, q1: float, q3: float, spread: float, n: int, k: float, threshold: float) -> Verdict:
+    """Verdict on ``x`` against the quartiles and spread of ``n`` values."""
+    constant = spread == 0 and x != q1
+    if constant:  # n values all equal to q1 and x off them: its own deviation is the only spread
+        spread = IQR_PER_MEAN_AD * (abs(x - q1) / (n + 1))
+    lower, upper = q1 - k * spread, q3 + k * spread
+    if constant:  # |x - q1| / spread - k, without dividing by the tiny spread
+        score = max((n + 1) / IQR_PER_MEAN_AD - k, 0.0)
     else:
-        # Half the data or more sit on one value: any departure is infinitely many IQRs out.
-        score = math.inf
-    details = {"q1": q1, "q3": q3, "lower": lower, "upper": upper}
+        outside = max(lower - x, x - upper)
+        score = outside / spread if outside > 0 else 0.0
+    details = {"q1": q1, "q3": q3, "lower": lower, "upper": upper, "spread": spread}
     return Verdict(score, score > threshold, details)
 
 
@@ -44,7 +52,7 @@ class InterquartileRange(Detector):
     """Tukey's fences ``[q1 - k*IQR, q3 + k*IQR]`` over the last ``window`` values.
 
     The quartiles are numpy's linear-interpolation percentiles of the window of
-    past values (``x`` itself is not in it). The score is how far ``x`` lies
+    ``n`` past values (``x`` itself is not in it). The score is how far ``x`` lies
     outside the fences, in IQRs: 0 inside, 0.5 half an IQR beyond a fence.
 
     Parameters
@@ -61,13 +69,36 @@ class InterquartileRange(Detector):
 
     Notes
     -----
-    When the IQR is 0 the fences collapse onto the common value: a value on it
-    scores 0 and any other ``inf``. NaN and infinite values are not learned;
-    their verdict has a NaN score and is not an anomaly. :meth:`score_batch`
-    scores a whole batch against fences computed over that batch.
+    The IQR is 0 as soon as the middle half of the sorted window is one value,
+    which quantised data (integer counters, temperatures to 0.1) does all the
+    time; the fences would collapse onto that value and put every other one
+    infinitely many IQRs out. In the fences and in the score the IQR is then
+    replaced by the IQR that normal data with the window's spread would have:
+    ``1.349 * 1.2533 * MeanAD`` (= 1.6907 MeanAD), the mean absolute deviation from
+    the median times sqrt(pi/2) estimating a standard deviation, times 1.349
+    standard deviations per IQR. The fences become ``median -/+ k * spread``
+    (``q1 == q3 ==`` the median). The MAD would be no stand-in: ``q1 == q3`` means
+    more than half the values equal the median, so the MAD is 0 as well. MeanAD
+    is 0 only if every past value is equal.
 
-    ``details``: ``q1``, ``q3``, ``lower`` and ``upper`` fences; NaN while warming
-    up or for a non-finite value.
+    For such a constant window a value on it scores 0. Any other is measured, as
+    in :class:`~udfs.detectors.mad.MedianAbsoluteDeviation`, against its own
+    deviation, the only spread on record: ``spread`` is the stand-in over the
+    window with ``x`` added, ``1.6907 * |x - q1| / (n + 1)``, and the score is
+    ``(n + 1) / 1.6907 - k`` (at least 0), 58.2 for 100 values and ``k = 1.5``,
+    whatever the size of the departure. It is finite, not ``inf``, because the UDF
+    cannot write an infinite ``anomaly_score``, because it grows with the length
+    of the constant run, and because it joins the fallback above without a jump
+    when ``x`` repeats (with a full window of 100: 58.2, then 57.6 for one learned
+    departure, 28.1 for two, ...).
+
+    NaN and infinite values are not learned; their verdict has a NaN score and is
+    not an anomaly. :meth:`score_batch` scores a whole batch against fences
+    computed over that batch, with the same stand-in when its IQR is 0 (a batch
+    holds ``x``, so no value departs from a constant batch).
+
+    ``details``: ``q1``, ``q3``, ``lower`` and ``upper`` fences and ``spread`` (the
+    IQR or its stand-in); NaN while warming up or for a non-finite value.
 
     Examples
     --------
@@ -79,6 +110,15 @@ class InterquartileRange(Detector):
     (7.0, 2.5, True)
     >>> [v.is_anomaly for v in InterquartileRange.score_batch([1.0, 2.0, 3.0, 4.0, 40.0])]
     [False, False, False, False, True]
+
+    A quantised series whose IQR is 0: the mean absolute deviation stands in.
+
+    >>> detector = InterquartileRange(window=10, min_periods=10)
+    >>> for i, x in enumerate([5.0] * 8 + [6.0, 4.0]):
+    ...     _ = detector.update(i, x)
+    >>> verdict = detector.update(10, 7.0)
+    >>> verdict.details["q1"], round(verdict.details["spread"], 4), round(verdict.score, 3)
+    (5.0, 0.3381, 4.415)
     """
 
     name: ClassVar[str] = "iqr"
@@ -102,7 +142,7 @@ class InterquartileRange(Detector):
         self.k = float(k)
         self.threshold = float(threshold)
         self.min_periods = min_periods
-        self._values: deque[float] = deque(maxlen=window)
+        self._values = SortedWindow(window)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -116,8 +156,8 @@ class InterquartileRange(Detector):
         x = float(x)
         if not math.isfinite(x) or len(self._values) < self.min_periods:
             return _not_scored()
-        q1, q3 = _quartiles(np.fromiter(self._values, dtype=float, count=len(self._values)))
-        return _fence_verdict(x, q1, q3, self.k, self.threshold)
+        q1, q3, spread = _quartiles(self._values)
+        return _fence_verdict(x, q1, q3, spread, len(self._values), self.k, self.threshold)
 
     def learn_one(self, t: int, x: Any) -> None:
         x = float(x)
@@ -142,14 +182,15 @@ class InterquartileRange(Detector):
         """
         check_param("k", k, cls.parameter_constraints["k"])
         check_param("threshold", threshold, cls.parameter_constraints["threshold"])
-        batch = np.asarray([float(v) for v in values], dtype=float)
-        finite = np.isfinite(batch)
-        if not finite.any():
+        batch = [float(v) for v in values]
+        population = SortedWindow(len(batch) or 1, filter(math.isfinite, batch))
+        if not len(population):
             return [_not_scored() for _ in batch]
-        q1, q3 = _quartiles(batch[finite])
+        q1, q3, spread = _quartiles(population)  # a spread of 0 here means every finite x is q1
+        k, threshold, n = float(k), float(threshold), len(population)
         return [
-            _fence_verdict(float(x), q1, q3, float(k), float(threshold)) if ok else _not_scored()
-            for x, ok in zip(batch, finite, strict=True)
+            _fence_verdict(x, q1, q3, spread, n, k, threshold) if math.isfinite(x) else _not_scored()
+            for x in batch
         ]
 
     def state_dict(self) -> dict[str, Any]:
@@ -158,5 +199,5 @@ class InterquartileRange(Detector):
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> InterquartileRange:
         detector = cls(**state["params"])
-        detector._values.extend(float(v) for v in state["values"])
+        detector._values = SortedWindow(detector.window, (float(v) for v in state["values"]))
         return detector

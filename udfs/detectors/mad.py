@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
+from udfs.detectors._sorted_window import MAD_CONSISTENCY, MEAN_AD_CONSISTENCY, SortedWindow
 from udfs.detectors.base import Detector, Verdict
 from udfs.validation import Constraint, Interval, InvalidParameterError
 
 __all__ = ["MedianAbsoluteDeviation"]
 
-# Makes the MAD of normally distributed data estimate its standard deviation, so the
-# threshold reads like a z-score threshold (Iglewicz and Hoaglin's 3.5).
-_NORMAL_CONSISTENCY = 1.4826
-
 
 class MedianAbsoluteDeviation(Detector):
     """Robust z-score against the median and MAD of the last ``window`` values.
 
-    The score of ``x`` is ``|x - median| / (1.4826 * MAD)`` over the window of
-    past values (``x`` itself is not in it). Median and MAD ignore a minority of
-    outliers, so a burst of spikes does not hide the next one.
+    The score of ``x`` is ``|x - median| / spread`` over the window of ``n`` past
+    values (``x`` itself is not in it), where ``spread`` is ``1.4826 * MAD`` (see
+    Notes when the MAD is 0). Median and MAD ignore a minority of outliers, so a burst of spikes does not
+    hide the next one.
 
     Parameters
     ----------
@@ -38,13 +33,34 @@ class MedianAbsoluteDeviation(Detector):
 
     Notes
     -----
-    A window whose MAD is 0 (more than half its values equal) scores 0 for a value
-    equal to the median and ``inf`` for any other: any departure from a constant
-    is infinitely many deviations away. NaN and infinite values are not learned;
-    their verdict has a NaN score and is not an anomaly.
+    The MAD is 0 as soon as more than half the window sits on one value, which
+    quantised data (integer counters, temperatures to 0.1) does all the time.
+    Dividing by it would put every value off the median infinitely far away, so
+    ``spread`` falls back, by the usual convention for the modified z-score when
+    MAD = 0, to ``1.2533 * MeanAD``: the mean absolute deviation from the median,
+    times sqrt(pi/2) to estimate the standard deviation of normal data as
+    ``1.4826 * MAD`` does. MeanAD is 0 only if every past value equals the median.
 
-    ``details``: ``median`` and ``mad`` (unscaled) of the window; NaN while
-    warming up or for a non-finite value.
+    For that constant window a value ``x`` equal to it scores 0. Any other is
+    measured against the only spread on record, its own: ``spread`` is the mean
+    absolute deviation of the window with ``x`` added, ``1.2533 * |x - median| / (n + 1)``,
+    and the score is ``(n + 1) / 1.2533`` (80.6 for 100 values) whatever the size of
+    the departure. It is finite rather than ``inf`` because the UDF cannot write an
+    infinite ``anomaly_score`` (InfluxDB stores no infinity, so the most blatant
+    anomalies would carry no score), because it grows with the evidence (a change
+    after 300 equal values is more surprising than after 10), and because it
+    continues the fallback without a jump: once learned, ``j`` copies of the
+    departure among ``m`` window values score ``m / (1.2533 * j)`` (while ``j < m / 2``),
+    so a level shift scores 80.6, 79.8, 39.9, 26.6, ... with a full window of 100.
+    Such a departure is an anomaly whenever ``n + 1 > 1.2533 * threshold`` (from 4
+    values at the default 3.5).
+
+    NaN and infinite values are not learned; their verdict has a NaN score and is
+    not an anomaly.
+
+    ``details``: ``median``, ``mad`` (unscaled) and ``spread`` (the scale the score
+    divides by: ``1.4826 * mad`` if ``mad`` > 0, else a fallback above; 0 for a value
+    on a constant window); NaN while warming up or for a non-finite value.
 
     Examples
     --------
@@ -56,6 +72,15 @@ class MedianAbsoluteDeviation(Detector):
     (True, 13.49, 10.0)
     >>> detector.update(8, 10.5).is_anomaly
     False
+
+    A quantised series whose MAD is 0: the mean absolute deviation takes over.
+
+    >>> detector = MedianAbsoluteDeviation(window=10, min_periods=10)
+    >>> for i, x in enumerate([20.0] * 8 + [21.0, 19.0]):
+    ...     _ = detector.update(i, x)
+    >>> verdict = detector.update(10, 23.0)
+    >>> verdict.details["mad"], round(verdict.details["spread"], 5), round(verdict.score, 2)
+    (0.0, 0.25066, 11.97)
     """
 
     name: ClassVar[str] = "mad"
@@ -75,24 +100,31 @@ class MedianAbsoluteDeviation(Detector):
         self.window = window
         self.threshold = float(threshold)
         self.min_periods = min_periods
-        self._values: deque[float] = deque(maxlen=window)
+        self._values = SortedWindow(window)
 
     def params(self) -> dict[str, Any]:
         return {"window": self.window, "threshold": self.threshold, "min_periods": self.min_periods}
 
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)
-        if not math.isfinite(x) or len(self._values) < self.min_periods:
-            return Verdict(math.nan, False, {"median": math.nan, "mad": math.nan})
-        values = np.fromiter(self._values, dtype=float, count=len(self._values))
-        median = float(np.median(values))
-        mad = float(np.median(np.abs(values - median)))
+        n = len(self._values)
+        if not math.isfinite(x) or n < self.min_periods:
+            return Verdict(math.nan, False, {"median": math.nan, "mad": math.nan, "spread": math.nan})
+        median = self._values.median()
+        mad = self._values.median_abs_deviation(median)
         deviation = abs(x - median)
         if mad > 0:
-            score = deviation / (_NORMAL_CONSISTENCY * mad)
+            spread = MAD_CONSISTENCY * mad
+            score = deviation / spread
+        elif (mean_ad := self._values.mean_abs_deviation(median)) > 0:
+            spread = MEAN_AD_CONSISTENCY * mean_ad
+            score = deviation / spread
+        elif deviation > 0:  # a constant window: x's own deviation is the only spread there is
+            spread = MEAN_AD_CONSISTENCY * (deviation / (n + 1))
+            score = (n + 1) / MEAN_AD_CONSISTENCY
         else:
-            score = 0.0 if deviation == 0 else math.inf
-        return Verdict(score, score > self.threshold, {"median": median, "mad": mad})
+            spread = score = 0.0
+        return Verdict(score, score > self.threshold, {"median": median, "mad": mad, "spread": spread})
 
     def learn_one(self, t: int, x: Any) -> None:
         x = float(x)
@@ -105,5 +137,5 @@ class MedianAbsoluteDeviation(Detector):
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> MedianAbsoluteDeviation:
         detector = cls(**state["params"])
-        detector._values.extend(float(v) for v in state["values"])
+        detector._values = SortedWindow(detector.window, (float(v) for v in state["values"]))
         return detector

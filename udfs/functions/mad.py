@@ -10,7 +10,7 @@ __all__ = ["Mad"]
 
 class Mad(DetectorUDF):
     name = "mad"
-    summary = "Robust z-score |x - median| / (1.4826 MAD) over a rolling window."
+    summary = "Robust z-score |x - median| / (1.4826 MAD) over a rolling window (1.2533 MeanAD when MAD = 0)."
     detector = "udfs.detectors.mad:MedianAbsoluteDeviation"
     options = OptionSet(
         [
