@@ -30,6 +30,9 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     "zscore": [("emit", "all")],
     "iqr": [("emit", "all")],
     "sigma": [("emit", "all")],
+    "matrix_profile": [("emit", "all")],
+    # one field; trained on the first 500 points in the background, refitted every 5000
+    "isolation_forest": [("emit", "all"), ("train_size", 500), ("refit_every", 5000)],
 }
 
 
