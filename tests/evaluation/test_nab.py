@@ -404,3 +404,20 @@ def test_evaluate_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert table[2].startswith("| fires_at | ") and table[2].endswith(" | 100.0 | 100.0 | 100.0 |")
     assert report.to_markdown(header=False) == table[2]
     assert "| own verdict | standard | 1 | 1.000 | 100.0 | 1 | 0 | 0 |" in report.details_markdown()
+
+
+def test_cli_random_baseline_row_is_reproducible() -> None:
+    from click.testing import CliRunner
+
+    from udfs.evaluation.cli import evaluate
+
+    data = Path(__file__).resolve().parents[2] / "data" / "nab"
+    runs = [
+        CliRunner().invoke(evaluate, ["nab", "--data-dir", str(data), "--markdown", "-d", "zscore",
+                                      "--random-baseline", "0", "--no-progress"])
+        for _ in range(2)
+    ]
+    assert runs[0].exit_code == 0, runs[0].output
+    rows = [line for line in runs[0].output.splitlines() if line.startswith("| random (seed 0)")]
+    assert len(rows) == 1 and rows[0].endswith("| n/a | n/a | n/a |")
+    assert runs[0].output == runs[1].output

@@ -55,8 +55,11 @@ def evaluate() -> None:
               show_default=True, help="The NAB subset (CSV files and labels/combined_windows.json).")
 @click.option("--markdown", is_flag=True, help="Print the README table (and per-profile details) as Markdown.")
 @click.option("--details", is_flag=True, help="Also print thresholds, raw scores and TP/FP/FN per profile.")
+@click.option("--random-baseline", "random_seed", type=int, default=None, metavar="SEED",
+              help="Add a row for uniform random scores (NAB's 'random' detector) drawn with this seed.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars on stderr (default: if a tty).")
-def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, progress: bool | None) -> None:
+def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, random_seed: int | None,
+        progress: bool | None) -> None:
     """Stream every NAB series through each detector and compute NAB scores.
 
     Each detector sees the rows in order, one `update(t, x)` per row, exactly the
@@ -90,6 +93,17 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, p
         reports.append(report)
         if not markdown:
             click.echo(report.to_markdown(header=len(reports) == 1))
+    if random_seed is not None:
+        import numpy as np
+
+        from udfs.evaluation import evaluate_scores, load_corpus
+
+        corpus = load_corpus(data_dir)
+        rng = np.random.default_rng(random_seed)
+        scores = {f.key: rng.random(len(f)) for f in corpus}
+        reports.append(evaluate_scores(corpus, scores, detector=f"random (seed {random_seed})"))
+        if not markdown:
+            click.echo(reports[-1].to_markdown(header=len(reports) == 1))
     if markdown:
         click.echo(reports[0].markdown_header())
         for report in reports:
