@@ -85,9 +85,13 @@ class Detector(ABC):
             if constraint is not None:
                 check_param(key, value, constraint)
 
-    @abstractmethod
     def params(self) -> dict[str, Any]:
-        """The constructor parameters, so that ``type(d)(**d.params())`` is a fresh copy."""
+        """The constructor parameters, so that ``type(d)(**d.params())`` is a fresh copy.
+
+        Every declared parameter is kept as an attribute of the same name; a detector
+        whose parameters are not all in ``parameter_constraints`` overrides this.
+        """
+        return {name: getattr(self, name) for name in self.parameter_constraints}
 
     @abstractmethod
     def score_one(self, t: int, x: Any) -> Verdict:

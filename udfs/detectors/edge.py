@@ -163,9 +163,6 @@ class EdgeDetector(Detector):
         self._changes = 0
         self._change_times: deque[int] = deque(maxlen=2 * flap_count)
 
-    def params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.parameter_constraints}
-
     def _level(self, x: Any, previous: Any) -> Any:
         if isinstance(x, (bool, str)) or (self.low_enter is None and self.high_enter is None):
             return x

@@ -144,14 +144,6 @@ class InterquartileRange(Detector):
         self.min_periods = min_periods
         self._values = SortedWindow(window)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "window": self.window,
-            "k": self.k,
-            "threshold": self.threshold,
-            "min_periods": self.min_periods,
-        }
-
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)
         if not math.isfinite(x) or len(self._values) < self.min_periods:

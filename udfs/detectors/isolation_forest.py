@@ -133,13 +133,6 @@ class IsolationForestDetector(Detector):
         self._external = False  # the forest came from outside (use_model): nothing to learn
         self._forest: FlatForest | None = None
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "n_estimators": self.n_estimators, "contamination": self.contamination,
-            "train_size": self.train_size, "refit_every": self.refit_every, "threshold": self.threshold,
-            "seed": self.seed, "lags": self.lags,
-        }
-
     # -- the streaming contract ------------------------------------------------
     def _vector(self, values: np.ndarray) -> np.ndarray | None:
         """The feature vector of finite ``values``; None while the lags fill."""

@@ -102,9 +102,6 @@ class MedianAbsoluteDeviation(Detector):
         self.min_periods = min_periods
         self._values = SortedWindow(window)
 
-    def params(self) -> dict[str, Any]:
-        return {"window": self.window, "threshold": self.threshold, "min_periods": self.min_periods}
-
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)
         n = len(self._values)

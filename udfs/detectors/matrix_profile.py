@@ -123,15 +123,6 @@ class MatrixProfile(Detector):
         self._sorted: list[float] = []  # the same distances, sorted: the median in O(1)
         self._scored = 0  # distances ever written
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "m": self.m,
-            "history": self.history,
-            "threshold": self.threshold,
-            "normalize": self.normalize,
-            "min_history": self.min_history,
-        }
-
     def _verdict(self, step: Step | None) -> Verdict:
         if step is None:
             return Verdict(math.nan, False, {"distance": math.nan, "neighbor_age": None})

@@ -166,17 +166,6 @@ class SigmaEnsemble(Detector):
         self.algorithms = chosen
         self._window = SkylineWindow(span_ns=round(self.full_duration * 10**9), max_points=max_points)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "sigma": self.sigma,
-            "consensus": self.consensus,
-            "full_duration": self.full_duration,
-            "min_points": self.min_points,
-            "max_points": self.max_points,
-            "boredom": self.boredom,
-            "algorithms": self.algorithms,
-        }
-
     def votes_one(self, t: int, x: Any) -> dict[str, bool | None]:
         """Each algorithm's vote on ``x`` at time ``t`` (None: failed, or the point is not judged).
 

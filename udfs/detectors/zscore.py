@@ -105,15 +105,6 @@ class ZScore(Detector):
         self._updates = 0  # rolling updates since the last exact recompute
         self._seen = 0  # values learned, capped at min_periods (all we need to know)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "window": self.window,
-            "alpha": self.alpha,
-            "threshold": self.threshold,
-            "min_periods": self.min_periods,
-        }
-
     def _std(self) -> float:
         if self.mode == "ewma":
             return math.sqrt(self._m2)
