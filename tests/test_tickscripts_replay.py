@@ -19,6 +19,8 @@ import pytest
 
 from udfs import tickscript as ts
 from udfs.durations import format_duration
+from udfs.functions import load
+from udfs.protocol import EdgeType
 from udfs.replay.csvinput import read_records
 from udfs.replay.lineprotocol import parse_lines
 from udfs.replay.records import Record
@@ -92,7 +94,9 @@ def test_shipped_script_runs_under_the_replay_driver(path: Path, tmp_path: Path)
     records = input_for(name, variables, tmp_path)
     assert records, "no input for the script"
     out: list[Record] = []
+    wants_batches = load(name).wants == EdgeType.BATCH
     config = ReplayConfig(name=name, options=options, group_by=tuple(variables.get("groupBy", [])),
+                          batch_period_ns=3_600_000_000_000 if wants_batches else None,
                           log_level="warning", timeout=30)
     result, _ = replay_records(config, records, out.append)
     assert result.points_sent == len(records)

@@ -25,6 +25,7 @@ FUNCTIONS: dict[str, str] = {
     "sigma": "udfs.functions.sigma:Sigma",
     "zscore": "udfs.functions.zscore:ZScoreUDF",
     "iqr": "udfs.functions.iqr:Iqr",
+    "iqr_batch": "udfs.functions.iqr:IqrBatch",
     "isolation_forest": "udfs.functions.isolation_forest:IsolationForestUDF",
 }
 

@@ -115,7 +115,8 @@ class DetectorUDF(PerGroupUDF[Any]):
             return
         self.outbox.point(self.annotate(point, verdict))
 
-    def annotate(self, point: udf_pb2.Point, verdict: Any) -> udf_pb2.Point:
+    def annotate(self, point: udf_pb2.Point, verdict: Any, *, source: str | None = None) -> udf_pb2.Point:
+        """The point with the output schema added; ``source`` names the measurement of a batch point."""
         out = udf_pb2.Point()
         out.CopyFrom(point)
         score = verdict.score
@@ -125,7 +126,7 @@ class DetectorUDF(PerGroupUDF[Any]):
         for key, value in verdict.details.items():
             _set_detail(out, key, value)
         out.tags["detector"] = self.name
-        out.tags["source"] = point.name
+        out.tags["source"] = point.name if source is None else source
         out.tags["field"] = self.field
         return out
 
