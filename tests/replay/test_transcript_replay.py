@@ -98,13 +98,13 @@ def test_batch_replay_sends_what_kapacitor_sent(tmp_path: Path) -> None:
     assert ours == [info, init, *one_run]
 
 
-def test_keepalives_go_out_every_half_timeout_while_data_flows(tmp_path: Path) -> None:
+def test_keepalives_and_snapshots_go_out_on_schedule_while_data_flows(tmp_path: Path) -> None:
     # A live input (stdin, a line every 0.25 s for 3 s) with timeout 1s: Kapacitor
     # sends a keepalive every 0.5 s, each answered with its own time.
     sent_path = tmp_path / "sent.bin"
     cmd = [sys.executable, "-m", "udfs", "replay", "recorded", "--prog", f"{sys.executable} {SAMPLE_UDFS} recsock",
-           "-i", "-", "--timeout", "1s", "--record-requests", str(sent_path), "--output", str(tmp_path / "o.lp"),
-           "--no-progress"]
+           "-i", "-", "--timeout", "1s", "--snapshot-interval", "1s", "--record-requests", str(sent_path),
+           "--output", str(tmp_path / "o.lp"), "--no-progress"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None
     for i in range(12):
@@ -120,3 +120,6 @@ def test_keepalives_go_out_every_half_timeout_while_data_flows(tmp_path: Path) -
     assert all(0.35 < g < 0.9 for g in gaps), gaps  # 0.5 s, with slack for a loaded machine
     out = (tmp_path / "o.lp").read_text().splitlines()
     assert len(out) == 12
+    # Snapshot requests every snapshot interval (Kapacitor's [task] snapshot-interval), here 1 s.
+    snapshots = [r for r in sent if r.WhichOneof("message") == "snapshot"]
+    assert 2 <= len(snapshots) <= 4, len(snapshots)
