@@ -112,6 +112,13 @@ def run(name: str, log_level: str) -> None:
     """
     _setup_logging(log_level, name)
     cls = _load(name)
+    if sys.stdin.isatty():
+        # Someone typed `udfs run NAME` in a terminal: the protocol is binary, say so.
+        click.echo(
+            f"udfs run {name}: waiting for Kapacitor's UDF protocol on stdin (binary). Kapacitor starts "
+            f"this itself (see `udfs conf`); to try the UDF on a file, use `udfs replay {name} -i FILE`.",
+            err=True,
+        )
     from udfs.protocol.transport import run_stdio
 
     sys.exit(run_stdio(cls(), label=name))
