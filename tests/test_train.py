@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,9 @@ def test_a_trained_model_finds_the_injected_faults_through_the_replay_driver(
     records, faults = printer_records(1000, seed=2, start=T0 + 10**15, anomalies=10)
     options = [*(f"field={f}" for f in FIELDS), "model=printer", f"model_dir={models}", "threshold=0.13"]
     out: list[Record] = []
-    task, _ = replay_records(ReplayConfig(name="isolation_forest", options=options, group_by=["printer"]),
+    # The deployer's MODEL_PATH, inherited by the UDF process (kapacitor.conf's [udf.functions.NAME.env]).
+    env = {**os.environ, "MODEL_PATH": str(models)}
+    task, _ = replay_records(ReplayConfig(name="isolation_forest", options=options, group_by=["printer"], env=env),
                              records, out.append)
     assert task.points_sent == len(out) == 2000
     assert all(r.tags["field"] == "temperature,humidity,ink_level" and "anomaly_score" in r.fields for r in out)

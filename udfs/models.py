@@ -15,10 +15,12 @@ writable only by people you would let run code as that user. The checks:
 The checksum catches a model replaced, truncated or edited without its metadata; it
 is no signature: whoever can write both files can still run code.
 
-The model directory is, in order: the UDF's ``.model_dir()`` option, the
-``MODEL_PATH`` environment variable, or ``models`` under the working directory
-(Kapacitor's, for a process UDF: set ``MODEL_PATH`` in ``kapacitor.conf``'s
-``[udf.functions.NAME.env]`` to be sure).
+The model directory is set by whoever deploys the UDFs: the ``MODEL_PATH``
+environment variable, or ``models`` under the working directory (Kapacitor's, for a
+process UDF: set ``MODEL_PATH`` in ``kapacitor.conf``'s ``[udf.functions.NAME.env]``
+to be sure). A TICKscript's ``.model_dir()`` can only pick a directory inside it
+(:func:`task_model_dir`): people who may define tasks must not be able to point the
+UDF at a directory they can write to, which would let them run code.
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["METADATA_FORMAT", "MODEL_PATH_ENV", "ModelError", "load_model", "model_dir", "model_paths", "save_model"]
+__all__ = [
+    "METADATA_FORMAT",
+    "MODEL_PATH_ENV",
+    "ModelError",
+    "load_model",
+    "model_dir",
+    "model_paths",
+    "save_model",
+    "task_model_dir",
+]
 
 MODEL_PATH_ENV = "MODEL_PATH"
 METADATA_FORMAT = "udfs-model"
@@ -43,8 +54,37 @@ class ModelError(ValueError):
 
 
 def model_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The model directory: ``explicit``, else ``$MODEL_PATH``, else ``./models``."""
+    """The model directory: ``explicit`` (an operator's CLI flag), else ``$MODEL_PATH``, else ``./models``."""
     return Path(explicit or os.environ.get(MODEL_PATH_ENV) or "models")
+
+
+def task_model_dir(option: str) -> Path:
+    """The directory a task's ``.model_dir()`` option picks: the configured one, or a directory inside it.
+
+    Examples
+    --------
+    >>> os.environ[MODEL_PATH_ENV] = "/srv/models"
+    >>> str(task_model_dir("printers"))
+    '/srv/models/printers'
+    >>> task_model_dir("/tmp")
+    Traceback (most recent call last):
+    ...
+    udfs.models.ModelError: model_dir '/tmp' is outside the model directory '/srv/models' ($MODEL_PATH); a \
+TICKscript may only choose a directory inside it
+    >>> del os.environ[MODEL_PATH_ENV]
+    """
+    base = model_dir()
+    if not option:
+        return base
+    candidate = Path(option) if Path(option).is_absolute() else base / option
+    resolved_base = base.resolve()
+    resolved = candidate.resolve()
+    if resolved != resolved_base and resolved_base not in resolved.parents:
+        raise ModelError(
+            f"model_dir {option!r} is outside the model directory {str(base)!r} (${MODEL_PATH_ENV}); "
+            "a TICKscript may only choose a directory inside it"
+        )
+    return candidate
 
 
 def model_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:

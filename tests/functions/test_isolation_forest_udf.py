@@ -253,7 +253,9 @@ def training_vectors(n: int = 400) -> np.ndarray:
 
 
 @pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
+def model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The deployer's configured model directory; tasks may only choose inside it.
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
     directory = tmp_path / "models"
     detector = IsolationForestDetector(n_estimators=30, seed=3)
     meta = {"detector": "isolation_forest", "fields": FIELDS, "lags": 0, "rows": 400}
@@ -339,7 +341,7 @@ def test_unsafe_or_spoiled_models_are_refused_before_unpickling(
                                                               "reads fields temperature,ink_level,humidity"]),
         ({"field": ["temperature"], "lags": 2}, ["with lags 0", "with lags 2"]),
         ({"field": FIELDS, "model": "other"}, ["no metadata other.json"]),
-        ({"field": FIELDS, "model_dir": "/nonexistent/models"}, ["does not exist"]),
+        ({"field": FIELDS, "model_dir": "missing"}, ["does not exist"]),
     ],
 )
 def test_a_model_for_other_fields_is_refused(options: dict[str, Any], words: list[str], model_dir: Path) -> None:
@@ -348,7 +350,18 @@ def test_a_model_for_other_fields_is_refused(options: dict[str, Any], words: lis
     assert all(w in response.error for w in words), response.error
 
 
-def test_a_checked_file_holding_something_else_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chosen", ["/tmp", "..", "models/../.."])
+def test_a_task_cannot_choose_a_model_dir_outside_the_configured_one(chosen: str, model_dir: Path) -> None:
+    # Whoever may define tasks must not point the UDF at a directory they can write to:
+    # loading a model there would run their code.
+    response = forest(field=FIELDS, model="printer", model_dir=chosen).response
+    assert not response.success
+    assert response.error.startswith("isolation_forest: option model_dir(): ")
+    assert "outside the model directory" in response.error
+
+
+def test_a_checked_file_holding_something_else_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
     meta = {"detector": "isolation_forest", "fields": FIELDS, "lags": 0}
     save_model({"not": "a forest"}, tmp_path, "odd", meta)
     response = forest(field=FIELDS, model="odd", model_dir=str(tmp_path)).response

@@ -73,7 +73,8 @@ class IsolationForestUDF(DetectorUDF):
                        help="Score with model NAME from `udfs train` (loaded only if its sha256 and fields match "
                             "its metadata; training options are then ignored); '' = train on the stream."),
             OptionSpec("model_dir", (ValueType.STRING,), default="",
-                       help="Directory of the models; '' = $MODEL_PATH, else ./models (of the working directory)."),
+                       help="A directory inside the configured model directory ($MODEL_PATH, else ./models); "
+                            "'' = that directory itself."),
         ]
     )
 
@@ -104,9 +105,12 @@ class IsolationForestUDF(DetectorUDF):
         return params
 
     def _load(self, config: dict[str, Any], fields: list[str]) -> None:
-        from udfs.models import ModelError, load_model, model_dir
+        from udfs.models import ModelError, load_model, task_model_dir
 
-        directory = model_dir(config["model_dir"] or None)
+        try:
+            directory = task_model_dir(config["model_dir"])
+        except ModelError as exc:
+            raise OptionError(f"option model_dir(): {exc}") from None
         try:
             model, metadata = load_model(
                 directory, config["model"], detector="isolation_forest", fields=fields, lags=config["lags"]
