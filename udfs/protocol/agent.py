@@ -207,7 +207,7 @@ class Agent:
                     else:
                         chunk.append(payload)
                 if chunk:
-                    self._chunks.put(chunk)
+                    self._put(chunk)
         except FrameError as exc:
             self._failure = f"malformed input from Kapacitor: {exc}"
         except OSError as exc:
@@ -216,7 +216,17 @@ class Agent:
         except Exception as exc:  # pragma: no cover - defensive: never die silently
             self._failure = f"reader failed: {exc!r}"
         finally:
-            self._chunks.put(_STOP)
+            self._put(_STOP)
+
+    def _put(self, item: Any) -> None:
+        # Bounded backlog: wait for the handler, but give up once the agent is stopping
+        # (a handler that failed will never drain the queue; this thread must still end).
+        while not self._stopping.is_set():
+            try:
+                self._chunks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     # -- handler side --------------------------------------------------------
     def run(self) -> int:
