@@ -58,10 +58,9 @@ class _LazyGroup(click.Group):
         target = self._lazy.get(cmd_name)
         if target is None:
             return super().get_command(ctx, cmd_name)
-        import importlib
+        from udfs.lazy import import_target
 
-        module_name, _, attr = target.partition(":")
-        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        command: click.Command = import_target(target)
         return command
 
 

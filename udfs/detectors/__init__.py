@@ -8,11 +8,11 @@ libraries of all the others (scikit-learn, statsmodels) at start-up.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from udfs.detectors.base import Detector, Verdict
+from udfs.lazy import import_target
 
 __all__ = ["REGISTRY", "Detector", "Verdict"]
 
@@ -38,8 +38,7 @@ class _Registry(Mapping[str, type[Detector]]):
     def __getitem__(self, name: str) -> type[Detector]:
         cls = self._loaded.get(name)
         if cls is None:
-            module_name, _, attr = self._targets[name].partition(":")
-            cls = self._loaded[name] = getattr(importlib.import_module(module_name), attr)
+            cls = self._loaded[name] = import_target(self._targets[name])
         return cls
 
     def __iter__(self) -> Iterator[str]:

@@ -7,8 +7,9 @@ Kapacitor's start-up ``Info`` quickly.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from udfs.lazy import import_target
 
 if TYPE_CHECKING:
     from udfs.functions.base import UDF
@@ -41,6 +42,5 @@ def load(name: str) -> type[UDF]:
         target = FUNCTIONS[name]
     except KeyError:
         raise UnknownUDFError(name) from None
-    module_name, _, attr = target.partition(":")
-    cls: type[UDF] = getattr(importlib.import_module(module_name), attr)
+    cls: type[UDF] = import_target(target)
     return cls

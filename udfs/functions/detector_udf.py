@@ -16,13 +16,13 @@ The detector module is imported in ``configure``, not at import time, so that
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from udfs.functions.base import PerGroupUDF, numeric_field
 from udfs.functions.options import OptionSpec, ValueType
+from udfs.lazy import import_target
 from udfs.protocol import set_field, udf_pb2
 from udfs.validation import OneOf
 
@@ -59,8 +59,7 @@ class DetectorUDF(PerGroupUDF[Any]):
 
     @classmethod
     def detector_class(cls) -> Any:
-        module_name, _, attr = cls.detector.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return import_target(cls.detector)
 
     @classmethod
     def option_constraints(cls) -> dict[str, Any]:
