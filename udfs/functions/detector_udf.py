@@ -70,8 +70,9 @@ class DetectorUDF(PerGroupUDF[Any]):
         self.field: str = config["field"]
         self.emit: str = config["emit"]
         self.params = self.detector_params(config)
-        # Build one now so that a bad combination is refused in Init, naming the option.
-        self._detector_cls(**self.params)
+        # Build one now so that a bad combination is refused in Init, naming the option;
+        # its params() are what a restored group's detector must have been built with.
+        self.expected_params = self._detector_cls(**self.params).params()
         self._takes_states = getattr(self._detector_cls, "input_kind", "float") == "state"
 
     def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +87,7 @@ class DetectorUDF(PerGroupUDF[Any]):
 
     def group_from_json(self, data: Any) -> Any:
         detector = self._detector_cls.from_state(data)
-        if detector.params() != self._detector_cls(**self.params).params():
+        if detector.params() != self.expected_params:
             raise ValueError("snapshot was taken with other detector options")
         return detector
 

@@ -188,7 +188,7 @@ class IsolationForestUDF(DetectorUDF):
 
     def group_from_json(self, data: Any) -> Any:
         detector = self._detector_cls.from_state(data, fit=False)
-        if detector.params() != self._detector_cls(**self.params).params():
+        if detector.params() != self.expected_params:
             raise ValueError("snapshot was taken with other detector options")
         return self._prepare(detector)
 
