@@ -38,7 +38,7 @@ from ingestion import (
     write_labels,
 )
 
-from udfs.replay.records import Record
+from udfs.io.records import Record
 
 FLAP_RETRAINS = 7  # retrains in one flapping episode
 FLAP_SPACING = (3, 5)  # polls from one retrain's start to the next one's, in an episode

@@ -1,6 +1,6 @@
 """What the ingestion scripts share: where records go, and how times and labels are read.
 
-Records go to one InfluxDB 1.x database through :class:`udfs.replay.influx.InfluxTarget`
+Records go to one InfluxDB 1.x database through :class:`udfs.io.influx.InfluxTarget`
 (batched writes, retries with backoff, a tqdm progress bar on stderr), or, with
 ``--dry-run``, to standard output as line protocol. The scripts run from this
 directory (``python ingestion-scripts/printer_data.py``), which puts this module on
@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 import click
 
-from udfs.durations import parse_duration
-from udfs.replay.influx import InfluxError, InfluxTarget
-from udfs.replay.lineprotocol import format_record
-from udfs.replay.records import Record
+from udfs.io.influx import InfluxError, InfluxTarget
+from udfs.io.lineprotocol import format_record
+from udfs.io.records import Record
+from udfs.params.durations import parse_duration
 
 __all__ = [
     "DURATION", "TIME", "Counted", "Sink", "format_time", "labels_option", "sink_options", "span_start",

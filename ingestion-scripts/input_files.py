@@ -1,6 +1,6 @@
 """How import_file.py and replay_live.py read their FILE: CSV or line protocol, checked whole first.
 
-See :func:`udfs.replay.csvinput.read_records` for the formats.
+See :func:`udfs.io.csvinput.read_records` for the formats.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 from ingestion import Counted
 
-from udfs.replay.records import Record
+from udfs.io.records import Record
 
 __all__ = ["input_options", "read_input"]
 
@@ -56,8 +56,8 @@ def read_input(path: str, *, fmt: str, measurement: str | None, tags: dict[str, 
     The whole file is read once up front to check it and count its points, so a bad
     line stops the script (naming its line) before anything is written.
     """
-    from udfs.replay.csvinput import read_records
-    from udfs.replay.lineprotocol import LineProtocolError
+    from udfs.io.csvinput import read_records
+    from udfs.io.lineprotocol import LineProtocolError
 
     csv_only = {"tag_columns": tag_columns, "time_column": time_column} if fmt == "csv" or (
         fmt == "auto" and path.lower().endswith(".csv")) else {}

@@ -40,7 +40,7 @@ from ingestion import (
     write_labels,
 )
 
-from udfs.replay.records import Record
+from udfs.io.records import Record
 
 FIELDS = ("temperature", "humidity", "ink_level")
 # kind: (field, (min, max) seconds, (min, max) size; None means "reads 0")

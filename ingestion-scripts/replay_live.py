@@ -30,7 +30,7 @@ from ingestion import NS, TIME, Sink, format_time, sink_options
 from input_files import input_options, read_input
 from tqdm import tqdm
 
-from udfs.replay.records import Record
+from udfs.io.records import Record
 
 
 def schedule(records: Iterator[Record], *, start: int, speed: float | None, step: float | None,

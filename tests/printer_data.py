@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from udfs.replay.records import Record
+from udfs.io.records import Record
 
 FIELDS = ("temperature", "humidity", "ink_level")
 T0 = 1_700_000_000_000_000_000

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from udfs.replay.lineprotocol import parse_lines
+from udfs.io.lineprotocol import parse_lines
 
 
 def test_demo_runs_and_writes_the_anomalies_it_reports(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from deploy_assets import ROOT, mounts
 
-from udfs.replay.influx import InfluxTarget
-from udfs.replay.lineprotocol import parse_lines
+from udfs.io.influx import InfluxTarget
+from udfs.io.lineprotocol import parse_lines
 from udfs.replay.session import ReplayConfig, replay_records
 
 GRAFANA = ROOT / "docker" / "grafana"

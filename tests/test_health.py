@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from udfs.functions import FUNCTIONS
-from udfs.health import HealthError, check_socket
+from udfs.service.health import HealthError, check_socket
 
 
 def udfs(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

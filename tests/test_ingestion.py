@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from udfs.replay.influx import InfluxTarget
-from udfs.replay.lineprotocol import parse_lines
+from udfs.io.influx import InfluxTarget
+from udfs.io.lineprotocol import parse_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "ingestion-scripts"

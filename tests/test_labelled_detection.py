@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from udfs.replay.lineprotocol import parse_lines
+from udfs.io.lineprotocol import parse_lines
 from udfs.replay.session import ReplayConfig, replay_records
 
 ROOT = Path(__file__).resolve().parent.parent

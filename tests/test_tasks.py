@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from udfs.cli import main
-from udfs.tasks import KapacitorAPI, KapacitorError, parse_dbrp
+from udfs.tickscript.client import KapacitorAPI, KapacitorError, parse_dbrp
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGMA = ROOT / "tickscripts" / "sigma.tick"

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from udfs.cli import main
-from udfs.tickcheck import check_file, check_script
-from udfs.tickdefs import UDFDeclaration, known_udfs, load_udf_info, udf_names_from_conf
-from udfs.tickvars import VarsError, check_vars, load_vars, var_types
+from udfs.tickscript.checker import check_file, check_script
+from udfs.tickscript.udfdefs import UDFDeclaration, known_udfs, load_udf_info, udf_names_from_conf
+from udfs.tickscript.vars import VarsError, check_vars, load_vars, var_types
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "kapacitor-define-errors.md"

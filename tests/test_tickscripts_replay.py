@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from udfs import tickscript as ts
-from udfs.durations import format_duration
 from udfs.functions import load
+from udfs.io.csvinput import read_records
+from udfs.io.lineprotocol import parse_lines
+from udfs.io.records import Record
+from udfs.params.durations import format_duration
 from udfs.protocol import EdgeType
-from udfs.replay.csvinput import read_records
-from udfs.replay.lineprotocol import parse_lines
-from udfs.replay.records import Record
 from udfs.replay.session import ReplayConfig, replay_records
+from udfs.tickscript import parser as ts
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted(p for p in (ROOT / "tickscripts").glob("*.tick"))

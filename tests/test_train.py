@@ -19,9 +19,9 @@ from click.testing import CliRunner, Result
 from printer_data import FIELDS, T0, printer_records
 
 from udfs.cli import main
-from udfs.models import load_model
-from udfs.replay.influx import InfluxTarget
-from udfs.replay.records import Record
+from udfs.io.influx import InfluxTarget
+from udfs.io.records import Record
+from udfs.models.store import load_model
 from udfs.replay.session import ReplayConfig, replay_records
 
 

@@ -58,7 +58,7 @@ class _LazyGroup(click.Group):
         target = self._lazy.get(cmd_name)
         if target is None:
             return super().get_command(ctx, cmd_name)
-        from udfs.lazy import import_target
+        from udfs.registry import import_target
 
         command: click.Command = import_target(target)
         return command
@@ -207,7 +207,7 @@ assert isinstance(main, _LazyGroup)
 main.add_lazy_command("replay", "udfs.replay.cli:replay")
 main.add_lazy_command("demo", "udfs.replay.demo:demo")
 main.add_lazy_command("evaluate", "udfs.evaluation.cli:evaluate")
-main.add_lazy_command("check-tick", "udfs.tickcli:check_tick")
-main.add_lazy_command("tasks", "udfs.tickcli:tasks")
-main.add_lazy_command("train", "udfs.train:train")
-main.add_lazy_command("health", "udfs.health:health")
+main.add_lazy_command("check-tick", "udfs.tickscript.cli:check_tick")
+main.add_lazy_command("tasks", "udfs.tickscript.cli:tasks")
+main.add_lazy_command("train", "udfs.models.train:train")
+main.add_lazy_command("health", "udfs.service.health:health")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from udfs.detectors import REGISTRY, Detector, Verdict
-from udfs.validation import Constraint, Interval, OneOf
+from udfs.params.constraints import Constraint, Interval, OneOf
 
 T0 = 1_700_000_000_000_000_000
 STEP = 10_000_000_000  # 10 s in ns

@@ -33,7 +33,7 @@ from naive_matrix_profile import distance_profile, matrix_profile
 
 from udfs.detectors import Verdict
 from udfs.detectors.matrix_profile import MatrixProfile
-from udfs.validation import InvalidParameterError
+from udfs.params.constraints import InvalidParameterError
 
 NAB = Path(__file__).resolve().parents[2] / "data/nab/data/realKnownCause/machine_temperature_system_failure.csv"
 TOL = {"rtol": 1e-6, "atol": 1e-6}

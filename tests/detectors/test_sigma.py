@@ -29,7 +29,7 @@ from naive_sigma import NaiveSigma
 from udfs.detectors import REGISTRY, Verdict
 from udfs.detectors._skyline import ALGORITHMS, _deviation_order_stats, tail_length
 from udfs.detectors.sigma import SigmaEnsemble
-from udfs.validation import InvalidParameterError
+from udfs.params.constraints import InvalidParameterError
 
 NAB = Path(__file__).resolve().parents[2] / "data/nab/data/realKnownCause"
 T0 = 1_700_000_000 * 10**9

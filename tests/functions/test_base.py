@@ -23,9 +23,9 @@ from udfs.functions.base import UDF, SkipLog, numeric_field
 from udfs.functions.mirror import Mirror
 from udfs.functions.moving_average import MovingAverage
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.params.constraints import Interval, check_param
 from udfs.protocol import Agent, FrameDecoder, encode_frame
 from udfs.protocol import udf_pb2 as pb
-from udfs.validation import Interval, check_param
 
 from .harness import Harness, init_request
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from udfs.detectors.iqr import InterquartileRange
-from udfs.replay.records import Record
+from udfs.io.records import Record
 from udfs.replay.session import ReplayConfig, replay_records
 
 HOUR = 3_600_000_000_000

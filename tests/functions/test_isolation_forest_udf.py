@@ -23,7 +23,7 @@ import pytest
 from udfs.detectors.isolation_forest import IsolationForestDetector
 from udfs.functions import load
 from udfs.functions.isolation_forest import IsolationForestUDF
-from udfs.models import save_model
+from udfs.models.store import save_model
 from udfs.protocol import udf_pb2 as pb
 
 from .harness import Harness

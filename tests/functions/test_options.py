@@ -17,8 +17,8 @@ import pytest
 from google.protobuf import json_format
 
 from udfs.functions.options import OptionError, OptionSet, OptionSpec, ValueType
+from udfs.params.constraints import Interval, OneOf
 from udfs.protocol import udf_pb2 as pb
-from udfs.validation import Interval, OneOf
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "protocol" / "kapacitor-transcripts"
 MINUTE_NS = 60 * 10**9

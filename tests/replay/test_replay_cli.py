@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from udfs.replay.lineprotocol import parse_lines
+from udfs.io.lineprotocol import parse_lines
 
 CSV = "timestamp,value\n" + "".join(f"2024-01-01 00:{i // 60:02d}:{i % 60:02d},{float(i % 7)}\n" for i in range(40))
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from udfs.io.lineprotocol import format_record
+from udfs.io.records import Record
 from udfs.protocol import split_frames
 from udfs.protocol import udf_pb2 as pb
-from udfs.replay.lineprotocol import format_record
 from udfs.replay.output import point_to_record
-from udfs.replay.records import Record
 
 HERE = Path(__file__).resolve().parent
 TRANSCRIPTS = HERE.parent / "protocol" / "kapacitor-transcripts"

@@ -20,7 +20,6 @@ from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
-from scipy import special, stats
 
 from udfs.detectors._skyline_window import HOUR_NS, SkylineWindow
 
@@ -119,6 +118,8 @@ def grubbs(p: _Point) -> bool:
 def _grubbs_critical(n: int) -> float:
     # scipy.stats.t.isf(q, df) is -stdtrit(df, q) behind tens of microseconds of argument
     # handling; the cache covers the window's length, which barely changes between points.
+    from scipy import special
+
     t = -float(special.stdtrit(n - 2, 0.05 / (2 * n)))
     return ((n - 1) / math.sqrt(n)) * math.sqrt(t**2 / (n - 2 + t**2))
 
@@ -231,6 +232,8 @@ def ks_test(p: _Point) -> bool | None:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # exact p-value falling back to asymptotic
+        from scipy import stats  # imported on first use: Info must not wait for scipy.stats
+
         result = stats.ks_2samp(reference, probe)
     if not (result.pvalue < 0.05 and result.statistic > 0.5):
         return False

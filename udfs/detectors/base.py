@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from udfs.validation import Constraint, check_param
+from udfs.params.constraints import Constraint, check_param
+from udfs.params.declaration import ParamSet
 
 __all__ = ["Detector", "Verdict"]
 
@@ -44,13 +45,18 @@ class Verdict:
 class Detector(ABC):
     """Base class of streaming detectors.
 
-    Subclasses set ``name`` (the registry key), declare ``parameter_constraints``
-    (parameter name -> :class:`~udfs.validation.Constraint`), take keyword-only
-    parameters with immutable defaults and call :meth:`_validate` in ``__init__``.
+    A subclass sets ``name`` (the registry key) and declares every parameter once in
+    ``parameters`` (a :class:`~udfs.params.declaration.ParamSet`). The base
+    constructor takes those as keyword arguments, checks and normalises them (an
+    error names the parameter, in the user's units), runs :meth:`check_rules` for
+    rules across parameters and stores each as an attribute of the same name; a
+    subclass's ``__init__(self, **params)`` calls ``super().__init__(**params)`` and
+    then builds its state. ``params()``, the class signature, the UDF's options and
+    the docs all come from the same declaration.
 
-    Two optional class attributes describe a detector to the common checks in
-    ``tests/detectors/test_common.py`` (and to the UDF layer), so that a new
-    detector is checked without the checks knowing it:
+    Class attributes that describe a detector to the common checks in
+    ``tests/detectors/test_common.py``, so that a new detector is checked by being
+    registered:
 
     ``input_kind``
         ``"float"`` (the default): the detector takes real numbers.
@@ -58,26 +64,50 @@ class Detector(ABC):
         for equality, such as a line's ``"SHOWTIME"`` / ``"TRAINING"``.
         ``"vector"``: it takes a sequence of real numbers per point (several fields
         of one point, always the same number in the same order); a NaN or infinity
-        in any component makes the whole point non-finite.
+        in any component makes the whole point non-finite. A detector whose kind
+        depends on its parameters overrides :meth:`input_kind_of`.
     ``invalid_param_examples``
-        Keyword sets the constructor must reject that ``parameter_constraints``
-        cannot express, typically rules across parameters
-        (``{"window": 5, "min_periods": 10}``). Bad values for the declared
-        constraints are derived by the checks themselves.
-    ``check_params``
-        Keyword arguments the checks build the detector with (defaults
-        otherwise; a detector taking ``seed`` gets a fixed one). They must bound
-        the state to its ``window`` parameter's worth of points, or 100 points for
-        a detector without one, since bounded memory is checked between 2 and 10
-        windows of input: e.g. ``{"max_points": 100}`` for a detector bounded by
-        a point count.
+        Keyword sets the constructor must reject that the declarations cannot
+        express, typically rules across parameters (``{"window": 5, "min_periods": 10}``).
+        Bad values for the declared parameters are derived by the checks themselves.
+    ``check_configs``
+        Keyword sets the checks build the detector with, one run of every check each:
+        one per mode the detector has (``{"method": "ewma"}``). Each must bound the
+        state to its ``window`` parameter's worth of points, or 100 points for a
+        detector without one, since bounded memory is checked between 2 and 10
+        windows of input. A detector taking ``seed`` gets a fixed one.
     """
 
     name: ClassVar[str]
+    parameters: ClassVar[ParamSet] = ParamSet()
+    # Transitional: detectors not yet moved to ``parameters`` declare constraints here.
     parameter_constraints: ClassVar[Mapping[str, Constraint]] = {}
     input_kind: ClassVar[str] = "float"
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ()
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
     check_params: ClassVar[Mapping[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.parameters:
+            # inspect.signature(cls) and help(cls) show the declared keyword arguments.
+            cls.__signature__ = cls.parameters.signature()  # type: ignore[attr-defined]
+
+    def __init__(self, **params: Any) -> None:
+        values = self.parameters.resolve(params)
+        self.check_rules(values)
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        """Rules across parameters (each already valid alone); raise InvalidParameterError naming one."""
+        return None
+
+    @classmethod
+    def input_kind_of(cls, params: Mapping[str, Any]) -> str:
+        """The input kind of a detector built with ``params`` (default: the class's ``input_kind``)."""
+        return cls.input_kind
 
     def _validate(self, **params: Any) -> None:
         for key, value in params.items():
@@ -86,12 +116,9 @@ class Detector(ABC):
                 check_param(key, value, constraint)
 
     def params(self) -> dict[str, Any]:
-        """The constructor parameters, so that ``type(d)(**d.params())`` is a fresh copy.
-
-        Every declared parameter is kept as an attribute of the same name; a detector
-        whose parameters are not all in ``parameter_constraints`` overrides this.
-        """
-        return {name: getattr(self, name) for name in self.parameter_constraints}
+        """The constructor parameters, so that ``type(d)(**d.params())`` is a fresh copy."""
+        names = self.parameters or self.parameter_constraints
+        return {name: getattr(self, name) for name in names}
 
     @abstractmethod
     def score_one(self, t: int, x: Any) -> Verdict:

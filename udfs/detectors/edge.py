@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval, InvalidParameterError
+from udfs.params.constraints import Constraint, Interval, InvalidParameterError
 
 __all__ = ["EdgeDetector"]
 

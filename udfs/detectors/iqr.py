@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from udfs.detectors._sorted_window import MEAN_AD_CONSISTENCY, SortedWindow
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval, InvalidParameterError, check_param
+from udfs.params.constraints import Constraint, Interval, InvalidParameterError, check_param
 
 __all__ = ["InterquartileRange"]
 

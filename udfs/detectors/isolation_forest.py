@@ -11,7 +11,7 @@ import numpy as np
 
 from udfs.detectors._flat_forest import FlatForest
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval
+from udfs.params.constraints import Constraint, Interval
 
 __all__ = ["IsolationForestDetector"]
 

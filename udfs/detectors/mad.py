@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 
 from udfs.detectors._sorted_window import MAD_CONSISTENCY, MEAN_AD_CONSISTENCY, SortedWindow
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval, InvalidParameterError
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_WINDOW
 
 __all__ = ["MedianAbsoluteDeviation"]
 
@@ -23,13 +25,10 @@ class MedianAbsoluteDeviation(Detector):
 
     Parameters
     ----------
-    window : int, default 100
-        How many past values to keep (>= 3).
-    threshold : float, default 3.5
-        A score above this is an anomaly.
-    min_periods : int, default 10
-        How many values the window must hold before scoring (1 to ``window``);
-        before that the score is NaN and nothing is an anomaly.
+    See ``parameters`` (one declaration gives the constructor, the ``@mad()``
+    options and the docs): ``window`` past values are kept; a score above
+    ``threshold`` is an anomaly; until the window holds ``min_periods`` values the
+    score is NaN and nothing is an anomaly.
 
     Notes
     -----
@@ -84,23 +83,28 @@ class MedianAbsoluteDeviation(Detector):
     """
 
     name: ClassVar[str] = "mad"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        "window": Interval(int, 3, None),
-        "threshold": Interval(float, 0, None, closed="neither"),
-        "min_periods": Interval(int, 1, None),
-    }
+    parameters: ClassVar[ParamSet] = ParamSet(
+        window=Param.integer(100, "Past values in the rolling window.", low=3, high=MAX_WINDOW),
+        threshold=Param.number(3.5, "Anomaly when the score exceeds this.", low=0, closed="neither"),
+        min_periods=Param.integer(10, "Values needed before scoring starts (at most window).", low=1,
+                                  high=MAX_WINDOW),
+    )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 5, "min_periods": 10},)
 
-    def __init__(self, *, window: int = 100, threshold: float = 3.5, min_periods: int = 10) -> None:
-        self._validate(window=window, threshold=threshold, min_periods=min_periods)
-        if min_periods > window:
+    window: int
+    threshold: float
+    min_periods: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._values = SortedWindow(self.window)
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        if values["min_periods"] > values["window"]:
             raise InvalidParameterError(
-                f"min_periods must be <= window ({window}), got {min_periods}"
+                f"min_periods must be <= window ({values['window']}), got {values['min_periods']}"
             )
-        self.window = window
-        self.threshold = float(threshold)
-        self.min_periods = min_periods
-        self._values = SortedWindow(window)
 
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)

@@ -11,7 +11,7 @@ import numpy as np
 
 from udfs.detectors._left_profile import LeftProfile, Step
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval, InvalidParameterError, OneOf
+from udfs.params.constraints import Constraint, Interval, InvalidParameterError, OneOf
 
 __all__ = ["MatrixProfile"]
 

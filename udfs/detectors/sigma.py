@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from udfs.detectors._skyline import ALGORITHMS, run_algorithms
 from udfs.detectors._skyline_window import SkylineWindow
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval, InvalidParameterError
+from udfs.params.constraints import Constraint, Interval, InvalidParameterError
 
 __all__ = ["SigmaEnsemble"]
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.validation import Constraint, Interval, InvalidParameterError, OneOf
+from udfs.params.constraints import Constraint, Interval, InvalidParameterError, OneOf
 
 __all__ = ["ZScore"]
 

@@ -70,7 +70,7 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, r
     """
     from udfs.detectors import REGISTRY
     from udfs.evaluation import evaluate as run_evaluation
-    from udfs.validation import InvalidParameterError
+    from udfs.params.constraints import InvalidParameterError
 
     if progress is None:
         progress = sys.stderr.isatty()

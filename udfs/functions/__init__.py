@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from udfs.lazy import import_target
+from udfs.registry import LazyRegistry, UnknownNameError
 
 if TYPE_CHECKING:
     from udfs.functions.base import UDF
 
-__all__ = ["FUNCTIONS", "UnknownUDFError", "load"]
+__all__ = ["FUNCTIONS", "REGISTRY", "UnknownUDFError", "load"]
 
-FUNCTIONS: dict[str, str] = {
+_TARGETS: dict[str, str] = {
     "mirror": "udfs.functions.mirror:Mirror",
     "mirror_batch": "udfs.functions.mirror:MirrorBatch",
     "moving_average": "udfs.functions.moving_average:MovingAverage",
@@ -30,17 +30,15 @@ FUNCTIONS: dict[str, str] = {
     "isolation_forest": "udfs.functions.isolation_forest:IsolationForestUDF",
 }
 
+#: Every UDF by the name TICKscripts call it, imported on first access.
+REGISTRY: LazyRegistry[type[UDF]] = LazyRegistry(_TARGETS, kind="UDF")
+#: The UDF names (the keys of REGISTRY), kept as its own name for the many callers that list them.
+FUNCTIONS = REGISTRY
 
-class UnknownUDFError(KeyError):
-    def __str__(self) -> str:
-        return f"unknown UDF {self.args[0]!r}; known: {', '.join(sorted(FUNCTIONS))}"
+
+UnknownUDFError = UnknownNameError
 
 
 def load(name: str) -> type[UDF]:
-    """The UDF class registered as ``name``."""
-    try:
-        target = FUNCTIONS[name]
-    except KeyError:
-        raise UnknownUDFError(name) from None
-    cls: type[UDF] = import_target(target)
-    return cls
+    """The UDF class registered as ``name``; :class:`UnknownUDFError` lists the known ones."""
+    return REGISTRY[name]

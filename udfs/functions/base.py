@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from udfs.functions.options import OptionError, OptionSet
+from udfs.params.constraints import InvalidParameterError
 from udfs.protocol import EdgeType, Handler, udf_pb2
-from udfs.validation import InvalidParameterError
 
 __all__ = ["PerGroupUDF", "SkipLog", "UDF", "numeric_field"]
 

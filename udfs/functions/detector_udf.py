@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from udfs.functions.base import PerGroupUDF, numeric_field
-from udfs.functions.options import OptionSpec, ValueType
-from udfs.lazy import import_target
+from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.params.constraints import OneOf
 from udfs.protocol import set_field, udf_pb2
-from udfs.validation import OneOf
+from udfs.registry import import_target
 
 __all__ = ["DetectorUDF", "Skip", "common_options"]
 
@@ -51,15 +51,51 @@ class Skip:
     reason: str
 
 
-class DetectorUDF(PerGroupUDF[Any]):
-    """Base of detector UDFs. Subclasses set ``detector`` to ``"module:Class"``."""
+class _DerivedOptions:
+    """``options`` of a detector UDF: its own options plus one per declared detector parameter.
 
-    #: Where the detector class lives, imported lazily (``"udfs.detectors.mad:MedianAbsoluteDeviation"``).
+    Computed on first access (Info, Init, the docs), not at import, and cached per class.
+    """
+
+    def __get__(self, obj: Any, cls: type[DetectorUDF]) -> OptionSet:
+        cached = cls.__dict__.get("_derived_options")
+        if cached is None:
+            params = cls.detector_class().parameters
+            cached = OptionSet([
+                *cls.own_options(),
+                *(OptionSpec.from_param(p) for p in params.values() if p.name not in cls.hidden_params),
+            ])
+            cls._derived_options = cached
+        return cached
+
+
+class DetectorUDF(PerGroupUDF[Any]):
+    """Base of detector UDFs: a UDF module names its detector and adds only what is its own.
+
+    ``detector`` is the detector's registry key (``"mad"``). Every parameter the
+    detector declares becomes an option of the same name, default, help and check
+    (:meth:`OptionSpec.from_param`), except those in ``hidden_params``; the options
+    the UDF adds (``field``, ``emit``, model options) come from :meth:`own_options`.
+    """
+
+    #: The detector's key in ``udfs.detectors.REGISTRY`` (or, for now, ``"module:Class"``).
     detector: ClassVar[str]
+    #: Detector parameters that are not TICKscript options (set by the UDF itself).
+    hidden_params: ClassVar[frozenset[str]] = frozenset()
+    options: ClassVar[OptionSet] = _DerivedOptions()  # type: ignore[assignment]
+
+    @classmethod
+    def own_options(cls) -> list[OptionSpec]:
+        """The options this UDF adds to its detector's parameters (default: ``field`` and ``emit``)."""
+        return common_options()
 
     @classmethod
     def detector_class(cls) -> Any:
-        return import_target(cls.detector)
+        if ":" in cls.detector:
+            return import_target(cls.detector)
+        from udfs.detectors import REGISTRY
+
+        return REGISTRY[cls.detector]
 
     @classmethod
     def option_constraints(cls) -> dict[str, Any]:
@@ -73,10 +109,13 @@ class DetectorUDF(PerGroupUDF[Any]):
         # Build one now so that a bad combination is refused in Init, naming the option;
         # its params() are what a restored group's detector must have been built with.
         self.expected_params = self._detector_cls(**self.params).params()
-        self._takes_states = getattr(self._detector_cls, "input_kind", "float") == "state"
+        self._takes_states = self._detector_cls.input_kind_of(self.expected_params) == "state"
 
     def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
         """Detector keyword arguments from the options (default: same names, None = unset)."""
+        declared = self.detector_class().parameters
+        if declared:
+            return {k: config[k] for k in declared if k in config}
         return {k: v for k, v in config.items() if k not in _COMMON and v is not None}
 
     def new_group(self, group: str) -> Any:

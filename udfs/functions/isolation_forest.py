@@ -9,7 +9,7 @@ forest is swapped in on the group's next point. A failed fit is logged and the
 previous forest (if any) stays; the next refit tries again.
 
 With ``.model('NAME')`` the UDF scores with a model made by ``udfs train`` instead of
-training one (the training options are then ignored); see :mod:`udfs.models` for
+training one (the training options are then ignored); see :mod:`udfs.models.store` for
 where models live and the checks made before one is loaded.
 
 Only the standard library and the UDF base are imported here: scikit-learn and
@@ -25,8 +25,8 @@ from typing import Any
 from udfs.functions.base import numeric_field
 from udfs.functions.detector_udf import DetectorUDF, Skip, common_options
 from udfs.functions.options import OptionError, OptionSet, OptionSpec, ValueType
+from udfs.params.constraints import Interval
 from udfs.protocol import udf_pb2
-from udfs.validation import Interval
 
 __all__ = ["IsolationForestUDF"]
 
@@ -105,7 +105,7 @@ class IsolationForestUDF(DetectorUDF):
         return params
 
     def _load(self, config: dict[str, Any], fields: list[str]) -> None:
-        from udfs.models import ModelError, load_model, task_model_dir
+        from udfs.models.store import ModelError, load_model, task_model_dir
 
         try:
             directory = task_model_dir(config["model_dir"])

@@ -8,8 +8,8 @@ from typing import Any
 
 from udfs.functions.base import PerGroupUDF, numeric_field
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.params.constraints import Interval
 from udfs.protocol import udf_pb2
-from udfs.validation import Interval
 
 __all__ = ["MovingAverage"]
 

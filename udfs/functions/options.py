@@ -8,7 +8,7 @@ validates the ``Option`` messages of an ``InitRequest`` (a bad value becomes an
 
 Examples
 --------
->>> from udfs.validation import Interval
+>>> from udfs.params.constraints import Interval
 >>> spec = OptionSet([
 ...     OptionSpec("field", (ValueType.STRING,), default="value", help="Field to read."),
 ...     OptionSpec("size", (ValueType.INT,), default=10, constraint=Interval(int, 1, None)),
@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from udfs.durations import format_duration
+from udfs.params.constraints import Constraint, InvalidParameterError
+from udfs.params.declaration import Param
+from udfs.params.durations import format_duration
 from udfs.protocol import ValueType, udf_pb2
-from udfs.validation import Constraint
 
 __all__ = ["OptionError", "OptionSet", "OptionSpec", "ValueType"]
 
@@ -38,6 +39,17 @@ _VALUE_FIELD = {
 }
 
 _FIELD_TYPE = {field: vtype for vtype, field in _VALUE_FIELD.items()}
+
+# How Kapacitor sees each kind of declared parameter (see udfs.params.declaration).
+_KIND_TYPE = {
+    "int": ValueType.INT,
+    "float": ValueType.DOUBLE,
+    "bool": ValueType.BOOL,
+    "str": ValueType.STRING,
+    "duration": ValueType.DURATION,
+    "choice": ValueType.STRING,
+    "list": ValueType.STRING,
+}
 
 
 class OptionError(ValueError):
@@ -67,6 +79,9 @@ class OptionSpec:
         in the UDF's ``configure``.
     repeated : bool
         The option may be called several times; its value is then a list of calls.
+    param : Param, optional
+        The detector parameter this option is (see :meth:`from_param`): it checks and
+        normalises the value and describes it in the docs and in errors.
     """
 
     name: str
@@ -75,6 +90,12 @@ class OptionSpec:
     help: str = ""
     constraint: Constraint | None = None
     repeated: bool = False
+    param: Param | None = None
+
+    @classmethod
+    def from_param(cls, param: Param) -> OptionSpec:
+        """The TICKscript option of a declared detector parameter (same name, default and help)."""
+        return cls(param.name, (_KIND_TYPE[param.kind],), default=param.default, help=param.help, param=param)
 
     @property
     def required(self) -> bool:
@@ -89,6 +110,8 @@ class OptionSpec:
         return ", ".join(t.name for t in self.types) if self.types else "(none)"
 
     def default_text(self) -> str:
+        if self.param is not None:
+            return self.param.default_text()
         if self.is_flag:
             return "off"
         if self.required:
@@ -117,6 +140,13 @@ class OptionSpec:
             return True
         if len(parsed) == 1:
             result = parsed[0]
+            if self.param is not None:
+                try:
+                    return self.param.normalise(result)
+                except InvalidParameterError:
+                    raise OptionError(
+                        f"option {self.name}() must be {self.param.describe()}, got {self.param.format(result)}"
+                    ) from None
             if self.constraint is not None and not self.constraint.accepts(result):
                 shown = (
                     format_duration(result) if self.types[0] is ValueType.DURATION else _literal(result, None)
@@ -212,7 +242,9 @@ class OptionSet:
         for spec in self._specs.values():
             text = spec.help
             constraint = spec.constraint or (constraints or {}).get(spec.name)
-            if constraint is not None:
+            if spec.param is not None:
+                text += f" Must be {spec.param.describe()}."
+            elif constraint is not None:
                 text += f" Must be {constraint.describe()}."
             if spec.repeated:
                 text += " May be given several times."

@@ -80,7 +80,7 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
       udfs replay moving_average -i data.csv -o field=value -o size=5
       udfs replay mirror -i adsl.lp --group-by host --output out.lp
     """
-    from udfs.durations import parse_duration
+    from udfs.params.durations import parse_duration
 
     def duration(text: str, flag: str) -> int:
         try:
@@ -138,7 +138,7 @@ class _InputError(click.ClickException):
 
 
 def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...]) -> Any:
-    from udfs.replay.csvinput import read_records
+    from udfs.io.csvinput import read_records
 
     def checked() -> Any:
         # Readers are lazy: a bad line surfaces mid-replay, and must read as an input error.
@@ -154,14 +154,14 @@ class _Sink:
     """Line protocol to a file/stdout, and optionally InfluxDB."""
 
     def __init__(self, output: str, influx_url: str | None, influx_db: str) -> None:
-        from udfs.replay.lineprotocol import format_record
+        from udfs.io.lineprotocol import format_record
 
         self._format = format_record
         self._file: IO[str] = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
         self._influx = None
         self._pending: list[Any] = []
         if influx_url:
-            from udfs.replay.influx import InfluxTarget
+            from udfs.io.influx import InfluxTarget
 
             self._influx = InfluxTarget.from_url(influx_url, database=influx_db)
 

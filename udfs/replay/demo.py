@@ -61,15 +61,15 @@ def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[s
     2. Two ADSL routers' line states (SHOWTIME/TRAINING every 90 s, one flapping
        hour) through edge, grouped by host.
     """
-    from udfs.replay.csvinput import read_records
-    from udfs.replay.lineprotocol import format_record
+    from udfs.io.csvinput import read_records
+    from udfs.io.lineprotocol import format_record
     from udfs.replay.session import ReplayConfig, ReplayError, replay_records
 
     output_dir.mkdir(parents=True, exist_ok=True)
     data = resources.files("udfs.data")
     influx = None
     if influx_url:
-        from udfs.replay.influx import InfluxTarget
+        from udfs.io.influx import InfluxTarget
 
         influx = InfluxTarget.from_url(influx_url, database=influx_db)
     windows = _windows()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from udfs.io.records import Record
 from udfs.protocol import set_field
 from udfs.protocol import udf_pb2 as pb
-from udfs.replay.records import Record
 
 __all__ = ["StreamSettings", "batch_requests", "group_id", "stream_requests"]
 

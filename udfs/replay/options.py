@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from udfs.durations import parse_duration
+from udfs.params.durations import parse_duration
 from udfs.protocol import ValueType
 from udfs.protocol import udf_pb2 as pb
 

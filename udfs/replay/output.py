@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from udfs.io.records import FieldValue, Record
 from udfs.protocol import udf_pb2 as pb
-from udfs.replay.records import FieldValue, Record
 
 __all__ = ["ResponseCollector", "point_to_record"]
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from udfs.io.records import Record
 from udfs.protocol import EdgeType
 from udfs.protocol import udf_pb2 as pb
 from udfs.replay.events import StreamSettings, batch_requests, stream_requests
 from udfs.replay.kapacitor import KapacitorEmulator, TaskFailed, TaskResult
 from udfs.replay.options import DefineError, build_options, split_option
 from udfs.replay.output import ResponseCollector
-from udfs.replay.records import Record
 
 __all__ = ["ReplayConfig", "ReplayError", "replay_records", "udf_command"]
 

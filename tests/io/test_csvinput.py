@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from udfs.replay.csvinput import CsvInputError, read_csv, read_records
-from udfs.replay.lineprotocol import LineProtocolError
-from udfs.replay.records import Record
+from udfs.io.csvinput import CsvInputError, read_csv, read_records
+from udfs.io.lineprotocol import LineProtocolError
+from udfs.io.records import Record
 
 NAB_TAXI = Path(__file__).resolve().parents[2] / "data/nab/data/realKnownCause/nyc_taxi.csv"
 T0 = 1_404_172_800_000_000_000  # 2014-07-01 00:00:00 UTC in ns

@@ -1,7 +1,7 @@
 """TICKscript source -> syntax tree, positioned the way Kapacitor reports errors.
 
 Follows Kapacitor's own parser (``tick/ast/parser.go`` in 1.5 - 1.8, over the tokens of
-:mod:`udfs.ticklexer`) closely enough that a script parsed here is one Kapacitor parses,
+:mod:`udfs.tickscript.lexer`) closely enough that a script parsed here is one Kapacitor parses,
 and a node's ``line``/``char`` are what
 Kapacitor prints as ``line L char C``: the 1-based line and the 1-based *byte* column of
 the node's first character (for a method call, of its name). Facts that surprise:
@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.durations import parse_duration
-from udfs.ticklexer import Source, TickSyntaxError, Token, tokenize
+from udfs.params.durations import parse_duration
+from udfs.tickscript.lexer import Source, TickSyntaxError, Token, tokenize
 
 __all__ = [
     "Call", "Chain", "DBRP", "Ident", "Lambda", "Link", "ListExpr", "Literal", "Node", "Operation",

@@ -25,8 +25,8 @@ from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 from influxdb.line_protocol import quote_ident
 from tqdm import tqdm
 
-from udfs.replay.lineprotocol import format_record
-from udfs.replay.records import FieldValue, Record
+from udfs.io.lineprotocol import format_record
+from udfs.io.records import FieldValue, Record
 
 __all__ = ["DEFAULT_PORT", "InfluxError", "InfluxQueryError", "InfluxTarget", "InfluxWriteError"]
 
@@ -150,7 +150,7 @@ class InfluxTarget:
         A batch is tried ``1 + retries`` times, waiting ``backoff * 2**attempt`` seconds
         in between, when the server cannot be reached or fails (5xx). ``progress``
         shows a tqdm bar on stderr. A record line protocol cannot carry raises
-        ``ValueError`` (see :func:`~udfs.replay.lineprotocol.format_record`).
+        ``ValueError`` (see :func:`~udfs.io.lineprotocol.format_record`).
         """
         if batch_size < 1 or retries < 0 or backoff < 0:
             raise ValueError("batch_size must be >= 1, retries and backoff >= 0")

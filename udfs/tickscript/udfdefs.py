@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from udfs.tickvars import read_json_object
+from udfs.tickscript.vars import read_json_object
 
 __all__ = [
     "CHAIN_METHODS", "UDFDeclaration", "chain_node_type", "known_udfs", "load_udf_info",

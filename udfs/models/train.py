@@ -38,7 +38,7 @@ def feature_rows(records: Iterable[Any], fields: Sequence[str], lags: int) -> tu
 
     Examples
     --------
-    >>> from udfs.replay.records import Record
+    >>> from udfs.io.records import Record
     >>> feature_rows([Record(i, "m", {}, {"v": float(i)}) for i in range(4)], ["v"], 2)
     ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [2, 3], 0)
     """
@@ -74,7 +74,7 @@ def _read(input_path: str | None, fmt: str, measurement: str | None, tag_columns
     if bool(input_path) == bool(influx_url):
         raise click.UsageError("give either --input FILE or --influx-url URL with --influx-query")
     if input_path:
-        from udfs.replay.csvinput import read_records
+        from udfs.io.csvinput import read_records
 
         try:
             return read_records(input_path, fmt=fmt, measurement=measurement, tag_columns=tag_columns), {
@@ -84,7 +84,7 @@ def _read(input_path: str | None, fmt: str, measurement: str | None, tag_columns
             raise click.BadParameter(str(exc), param_hint="--input") from None
     if not influx_query:
         raise click.UsageError("--influx-url needs --influx-query 'SELECT ...'")
-    from udfs.replay.influx import InfluxError, InfluxTarget
+    from udfs.io.influx import InfluxError, InfluxTarget
 
     try:
         target = InfluxTarget.from_url(str(influx_url), database=influx_db)
@@ -141,9 +141,9 @@ def isolation_forest(input_path: str | None, fmt: str, measurement: str | None, 
     if lags and len(field_list) != 1:
         raise click.BadParameter("--lags takes exactly one field", param_hint="--lags")
     from udfs.detectors.isolation_forest import IsolationForestDetector
-    from udfs.models import ModelError, model_paths, save_model
-    from udfs.models import model_dir as default_model_dir
-    from udfs.validation import InvalidParameterError
+    from udfs.models.store import ModelError, model_paths, save_model
+    from udfs.models.store import model_dir as default_model_dir
+    from udfs.params.constraints import InvalidParameterError
 
     try:
         amount: str | float = contamination if contamination == "auto" else float(contamination)

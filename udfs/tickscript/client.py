@@ -7,7 +7,7 @@ or ``PATCH /kapacitor/v1/tasks/ID`` when the task exists; ``POST``/``PATCH
 ``vars``). Kapacitor does not reload a running task whose definition is patched, so an
 existing task is patched disabled and then enabled again.
 
-A script is installed only if :func:`udfs.tickcheck.check_script` finds nothing Kapacitor
+A script is installed only if :func:`udfs.tickscript.checker.check_script` finds nothing Kapacitor
 would refuse. Kapacitor refuses ``dbrps`` for a script with its own ``dbrp`` statement
 ("cannot specify dbrp in both implicitly and explicitly"), so those are not sent then.
 """
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from udfs.tickcheck import check_script
-from udfs.tickdefs import UDFDeclaration
-from udfs.tickvars import check_vars, var_types
+from udfs.tickscript.checker import check_script
+from udfs.tickscript.udfdefs import UDFDeclaration
+from udfs.tickscript.vars import check_vars, var_types
 
 __all__ = ["InstallError", "KapacitorAPI", "KapacitorError", "TaskPlan", "install", "parse_dbrp", "plan_install"]
 

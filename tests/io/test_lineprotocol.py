@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from udfs.replay import lineprotocol
-from udfs.replay.lineprotocol import PRECISIONS, LineProtocolError, format_record, parse_line, parse_lines
-from udfs.replay.records import FieldValue, Record
+from udfs.io import lineprotocol
+from udfs.io.lineprotocol import PRECISIONS, LineProtocolError, format_record, parse_line, parse_lines
+from udfs.io.records import FieldValue, Record
 
 TIME_MAX = 2**63 - 2  # influxd's last valid nanosecond
 TIME_MIN = -(2**63) + 2
@@ -498,7 +498,7 @@ ACCEPTED = [
 def test_influxd_stores_what_parse_line_reads(influxdb_server, influxdb_database) -> None:  # noqa: ANN001
     from influxdb.line_protocol import quote_ident
 
-    from udfs.replay.influx import InfluxTarget
+    from udfs.io.influx import InfluxTarget
 
     client = influxdb_server.client(influxdb_database)
     client.write(ACCEPTED, params={"db": influxdb_database, "precision": "n"}, protocol="line")

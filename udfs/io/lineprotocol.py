@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from udfs.replay.records import FieldValue, Record
+from udfs.io.records import FieldValue, Record
 
 __all__ = ["PRECISIONS", "LineProtocolError", "format_record", "parse_line", "parse_lines"]
 
@@ -260,7 +260,7 @@ def parse_line(
     >>> parse_line("cpu usage=abc", lineno=7)
     Traceback (most recent call last):
     ...
-    udfs.replay.lineprotocol.LineProtocolError: line 7: invalid value 'abc' for field 'usage': not a number, 1i, "string" or boolean in 'cpu usage=abc'
+    udfs.io.lineprotocol.LineProtocolError: line 7: invalid value 'abc' for field 'usage': not a number, 1i, "string" or boolean in 'cpu usage=abc'
     """  # noqa: E501
     factor = _factor(precision)
     try:

@@ -1,6 +1,6 @@
 """Check TICKscripts for what ``kapacitor define`` rejects, with Kapacitor's own words.
 
-The script is parsed (:mod:`udfs.tickscript`) and evaluated the way Kapacitor's
+The script is parsed (:mod:`udfs.tickscript.parser`) and evaluated the way Kapacitor's
 ``tick/eval.go`` evaluates it, tracking only what define time knows: the type of every
 value and the Go type of every pipeline node. The UDF calls are checked against the
 UDFs' declared options exactly as ``pipeline.UDFNode`` checks them (number of values,
@@ -24,9 +24,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from udfs import tickscript as ts
-from udfs.tickdefs import CHAIN_METHODS, UDFDeclaration, chain_node_type, registry_declarations
-from udfs.tickvars import VAR_TYPE_NAMES
+from udfs.tickscript import parser as ts
+from udfs.tickscript.udfdefs import CHAIN_METHODS, UDFDeclaration, chain_node_type, registry_declarations
+from udfs.tickscript.vars import VAR_TYPE_NAMES
 
 __all__ = ["Problem", "ScriptReport", "UDFDeclaration", "check_file", "check_script"]
 

@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from udfs.replay.lineprotocol import LineProtocolError, parse_lines
-from udfs.replay.records import FieldValue, Record
+from udfs.io.lineprotocol import LineProtocolError, parse_lines
+from udfs.io.records import FieldValue, Record
 
 __all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
 
@@ -230,7 +230,7 @@ def read_records(
     ``"-"`` reads standard input, as line protocol unless ``fmt="csv"``. For CSV,
     ``measurement`` defaults to the file's stem and the column options go to
     :func:`read_csv`. For line protocol, a ``measurement`` replaces every record's,
-    ``precision`` and ``on_error`` go to :func:`~udfs.replay.lineprotocol.parse_lines`,
+    ``precision`` and ``on_error`` go to :func:`~udfs.io.lineprotocol.parse_lines`,
     and column options are refused. Unknown formats and missing files are refused
     at the call, before any reading.
 

@@ -11,7 +11,7 @@ Examples
 >>> check_param("window", 2, Interval(int, 3, None))
 Traceback (most recent call last):
 ...
-udfs.validation.InvalidParameterError: window must be an integer >= 3, got 2
+udfs.params.constraints.InvalidParameterError: window must be an integer >= 3, got 2
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def _udf_options(func: Any) -> Any:
 
 
 def _known_udfs(kapacitor_conf: Path | None, udf_info: Path | None) -> Any:
-    from udfs.tickdefs import known_udfs
+    from udfs.tickscript.udfdefs import known_udfs
 
     try:
         return known_udfs(kapacitor_conf=kapacitor_conf, udf_info=udf_info)
@@ -33,7 +33,7 @@ def _known_udfs(kapacitor_conf: Path | None, udf_info: Path | None) -> Any:
 
 
 def _load_vars(path: Path | None) -> dict[str, Any] | None:
-    from udfs.tickvars import VarsError, load_vars
+    from udfs.tickscript.vars import VarsError, load_vars
 
     try:
         return load_vars(path) if path else None
@@ -65,8 +65,8 @@ def check_tick(paths: tuple[Path, ...], quiet: bool, verbose: bool, template: bo
     any script has a problem. UDF calls are checked against this package's UDFs
     unless --kapacitor-conf/--udf-info say otherwise.
     """
-    from udfs.tickcheck import check_file
-    from udfs.tickvars import check_vars, var_types
+    from udfs.tickscript.checker import check_file
+    from udfs.tickscript.vars import check_vars, var_types
 
     udfs = _known_udfs(kapacitor_conf, udf_info)
     vars_doc = _load_vars(vars_file)
@@ -113,7 +113,7 @@ def install_cmd(scripts: tuple[Path, ...], kapacitor_url: str, dbrp: str | None,
     Every script is checked first (as `udfs check-tick` does); if any would be refused,
     nothing is installed. The task type comes from the script (stream or batch).
     """
-    from udfs.tasks import InstallError, KapacitorAPI, KapacitorError, install, parse_dbrp, plan_install
+    from udfs.tickscript.client import InstallError, KapacitorAPI, KapacitorError, install, parse_dbrp, plan_install
 
     if task_id and len(scripts) > 1:
         raise click.BadParameter("--id names one task; give one script", param_hint="--id")

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from udfs.replay.influx import InfluxQueryError, InfluxTarget, InfluxWriteError
-from udfs.replay.lineprotocol import format_record
-from udfs.replay.records import Record
+from udfs.io.influx import InfluxQueryError, InfluxTarget, InfluxWriteError
+from udfs.io.lineprotocol import format_record
+from udfs.io.records import Record
 
 # -- targets (no server needed) ---------------------------------------------------------------
 

@@ -99,11 +99,13 @@ def health(socket_dir: Path, names: tuple[str, ...], timeout: float, quiet: bool
     InfoResponse, like Kapacitor at its start-up. Exit status 0 when every socket
     answered, 1 otherwise (a container HEALTHCHECK).
     """
-    from udfs.functions import FUNCTIONS, UnknownUDFError
+    from udfs.functions import FUNCTIONS, UnknownUDFError, load
 
-    unknown = [name for name in names if name not in FUNCTIONS]
-    if unknown:
-        raise click.BadParameter(str(UnknownUDFError(unknown[0])), param_hint="--udf")
+    for name in names:
+        try:
+            load(name)
+        except UnknownUDFError as exc:
+            raise click.BadParameter(str(exc), param_hint="--udf") from None
     failures = []
     for name in names or sorted(FUNCTIONS):
         try:

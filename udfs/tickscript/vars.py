@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from udfs.durations import parse_duration
+from udfs.params.durations import parse_duration
 
 __all__ = ["VAR_TYPE_NAMES", "VarsError", "check_vars", "load_vars", "read_json_object", "var_types"]
 

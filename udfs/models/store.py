@@ -69,7 +69,7 @@ def task_model_dir(option: str) -> Path:
     >>> task_model_dir("/tmp")
     Traceback (most recent call last):
     ...
-    udfs.models.ModelError: model_dir '/tmp' is outside the model directory '/srv/models' ($MODEL_PATH); a \
+    udfs.models.store.ModelError: model_dir '/tmp' is outside the model directory '/srv/models' ($MODEL_PATH); a \
 TICKscript may only choose a directory inside it
     >>> del os.environ[MODEL_PATH_ENV]
     """
@@ -95,7 +95,7 @@ def model_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Pat
     >>> model_paths("/srv/models", "../etc/passwd")
     Traceback (most recent call last):
     ...
-    udfs.models.ModelError: model name '../etc/passwd' must not contain '..'
+    udfs.models.store.ModelError: model name '../etc/passwd' must not contain '..'
     """
     name = name.removesuffix(".joblib")
     if not name or "\0" in name:

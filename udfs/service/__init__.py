@@ -1,0 +1,1 @@
+"""Running the UDFs as a service: health checks of socket servers and of Kapacitor tasks."""
