@@ -124,6 +124,9 @@ class UDF(Handler):
     def reset_state(self) -> None:
         """Forget all state (called when a snapshot cannot be used)."""
 
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for work this UDF runs in the background (model fits); tests call it for determinism."""
+
     # -- Handler implementation ----------------------------------------------
     def info(self) -> udf_pb2.InfoResponse:
         return udf_pb2.InfoResponse(

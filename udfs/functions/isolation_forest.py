@@ -151,6 +151,9 @@ class IsolationForestUDF(DetectorUDF):
         """Wait for the fits in flight; their forests are installed at each group's next point."""
         wait(list(self._fits.values()), timeout=timeout)
 
+    def settle(self, timeout: float | None = None) -> None:
+        self.wait_for_fits(timeout)
+
     def _cancel_fits(self) -> None:
         for future in self._fits.values():
             future.cancel()  # a fit already running finishes, unheard
