@@ -18,7 +18,8 @@ __all__ = ["Edge"]
 
 class Edge(DetectorUDF):
     name = "edge"
-    summary = "State changes with previous state, its duration, debounce, hysteresis and flapping."
+    summary = ("State changes of a string/bool/int/float field with previous, current, previous_duration and a "
+               "change counter; debounce, hysteresis bands for floats, flapping -> is_anomaly.")
     detector = "edge"
 
     @classmethod

@@ -44,7 +44,8 @@ def _fit_executor() -> ThreadPoolExecutor:
 
 class IsolationForestUDF(DetectorUDF):
     name = "isolation_forest"
-    summary = "scikit-learn isolation forest over several fields of a point, or the lags of one field."
+    summary = ("scikit-learn isolation forest over several fields of a point (or the lags of one), trained per "
+               "group in the background or loaded from a checksum-verified model.")
     detector = "isolation_forest"
     # 2: contamination is kept as a number, 0 for scikit-learn's 'auto' (was the string 'auto').
     state_version = 2

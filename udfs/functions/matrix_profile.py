@@ -9,5 +9,6 @@ __all__ = ["MatrixProfileUDF"]
 
 class MatrixProfileUDF(DetectorUDF):
     name = "matrix_profile"
-    summary = "Nearest-neighbour distance of the last m values (left matrix profile) over its usual level."
+    summary = ("Discord score: distance of the last m values to their nearest earlier match (left matrix "
+               "profile) over its usual level.")
     detector = "matrix_profile"
