@@ -24,6 +24,12 @@ _TARGETS: dict[str, str] = {
     "matrix_profile": "udfs.detectors.matrix_profile:MatrixProfile",
     "sigma": "udfs.detectors.sigma:SigmaEnsemble",
     "zscore": "udfs.detectors.zscore:ZScore",
+    "mode_change": "udfs.detectors.mode_change:ModeChange",
+    "distribution_shift": "udfs.detectors.distribution_shift:DistributionShift",
+    "changepoint": "udfs.detectors.changepoint:Cusum",
+    "loss": "udfs.detectors.loss:LossDetector",
+    "spike": "udfs.detectors.spike:SmoothedZScore",
+    "spectral_residual": "udfs.detectors.spectral_residual:SpectralResidual",
 }
 
 

@@ -28,6 +28,12 @@ _TARGETS: dict[str, str] = {
     "iqr": "udfs.functions.iqr:Iqr",
     "iqr_batch": "udfs.functions.iqr:IqrBatch",
     "isolation_forest": "udfs.functions.isolation_forest:IsolationForestUDF",
+    "mode_change": "udfs.functions.mode_change:ModeChangeUDF",
+    "distribution_shift": "udfs.functions.distribution_shift:DistributionShiftUDF",
+    "changepoint": "udfs.functions.changepoint:ChangepointUDF",
+    "loss": "udfs.functions.loss:LossUDF",
+    "spike": "udfs.functions.spike:SpikeUDF",
+    "spectral_residual": "udfs.functions.spectral_residual:SpectralResidualUDF",
 }
 
 #: Every UDF by the name TICKscripts call it, imported on first access.
