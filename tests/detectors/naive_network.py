@@ -75,7 +75,7 @@ def loss(values: list[float], *, consecutive: int, window: int, max_rate: float,
     return out
 
 
-def changepoint(values: list[float], *, warmup: int, drift: float, threshold: float) -> list[bool]:
+def changepoint(values: list[float], *, warmup: int, drift: float, threshold: float, clip: float) -> list[bool]:
     out = []
     since_change: list[float] = []  # values since the last change (or the start)
     up = down = 0.0
@@ -91,7 +91,7 @@ def changepoint(values: list[float], *, warmup: int, drift: float, threshold: fl
             sigma = 1.2533 * sum(abs(v - median) for v in base) / warmup
         if sigma == 0:
             sigma = max(abs(median) * 1e-9, 1e-12)
-        z = (x - median) / sigma
+        z = max(-clip, min(clip, (x - median) / sigma))
         up, down = max(0.0, up + z - drift), max(0.0, down - z - drift)
         if max(up, down) >= threshold:
             out.append(True)

@@ -73,8 +73,8 @@ def test_loss(params: dict, seed: int) -> None:
     assert any(flags[200:210])
 
 
-@pytest.mark.parametrize("params", [{"warmup": 30, "drift": 0.5, "threshold": 10.0},
-                                    {"warmup": 10, "drift": 0.0, "threshold": 4.0}])
+@pytest.mark.parametrize("params", [{"warmup": 30, "drift": 0.5, "threshold": 10.0, "clip": 3.0},
+                                    {"warmup": 10, "drift": 0.0, "threshold": 4.0, "clip": 1e9}])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_changepoint(params: dict, seed: int) -> None:
     values = latency(600, seed)

@@ -80,7 +80,8 @@ class DistributionShift(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"reference": 70, "recent": 30}, {"reference": 70, "recent": 30, "min_distance": 0.0},
     )
-    check_params: ClassVar[Mapping[str, Any]] = {"reference": 70, "recent": 30}  # TRANSITIONAL until test_common reads check_configs
+    # Transitional, until tests/detectors/test_common.py reads check_configs:
+    check_params: ClassVar[Mapping[str, Any]] = {"reference": 70, "recent": 30}
 
     reference: int
     recent: int

@@ -49,7 +49,8 @@ class LossDetector(Detector):
                              high=1, closed="right"),
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 100}, {"window": 100, "lost_at": 0.5})
-    check_params: ClassVar[Mapping[str, Any]] = {"window": 100}  # TRANSITIONAL until test_common reads check_configs
+    # Transitional, until tests/detectors/test_common.py reads check_configs:
+    check_params: ClassVar[Mapping[str, Any]] = {"window": 100}
 
     consecutive: int
     window: int

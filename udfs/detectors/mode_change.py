@@ -51,8 +51,11 @@ class ModeChange(Detector):
         min_jump=Param.integer(2, "Buckets between the old and the new mode for a change to be flagged.", low=1,
                                high=MAX_WINDOW),
     )
-    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 100, "bucket": 5.0}, {"window": 100, "persist": 1})
-    check_params: ClassVar[Mapping[str, Any]] = {"window": 100, "bucket": 5.0}  # TRANSITIONAL until test_common reads check_configs
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"window": 100, "bucket": 5.0}, {"window": 100, "persist": 1},
+    )
+    # Transitional, until tests/detectors/test_common.py reads check_configs:
+    check_params: ClassVar[Mapping[str, Any]] = {"window": 100, "bucket": 5.0}
 
     bucket: float
     window: int

@@ -1,4 +1,4 @@
-"""``@spectral_residual()``: saliency of each point in the spectral residual of a rolling window (Ren et al., KDD 2019)."""
+"""``@spectral_residual()``: spectral residual saliency over a rolling window (Ren et al., KDD 2019)."""
 
 from __future__ import annotations
 
