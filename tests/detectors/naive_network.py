@@ -111,7 +111,7 @@ def distribution_shift(values: list[float], *, reference: int, recent: int, alph
             continue
         both = values[i + 1 - reference - recent: i + 1]
         ref, new = np.array(both[:reference]), np.array(both[reference:])
-        p = stats.ks_2samp(ref, new).pvalue
+        p = stats.ks_2samp(ref, new, method="asymp").pvalue
         hist_range = (min(both), max(both))
         if hist_range[0] == hist_range[1]:
             distance = 0.0

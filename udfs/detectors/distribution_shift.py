@@ -46,7 +46,7 @@ class DistributionShift(Detector):
 
     Two adjacent windows slide over the series: the reference (older) one and the
     recent one, the new value included. The two-sample Kolmogorov-Smirnov test
-    (scipy) gives a p-value; the Jensen-Shannon distance of their histograms
+    (scipy, asymptotic p-value) gives a p-value; the Jensen-Shannon distance of their histograms
     (``bins`` shared bins) says how different they are. A shift is flagged where
     the KS p-value falls below ``alpha`` *and* the distance is at least
     ``min_distance``, at the point where the condition starts: it then holds for
@@ -99,7 +99,7 @@ class DistributionShift(Detector):
 
         values = np.append(np.fromiter(self._values, float, len(self._values)), x)
         ref, new = values[: self.reference], values[self.reference:]
-        result = stats.ks_2samp(ref, new)
+        result = stats.ks_2samp(ref, new, method="asymp")  # the exact method costs ~10x more per point
         p = float(result.pvalue)
         distance = jensen_shannon(ref, new, self.bins)
         shifted = p < self.alpha and distance >= self.min_distance
