@@ -18,6 +18,7 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 #: name -> "module:Class". One line per detector.
 _TARGETS: dict[str, str] = {
     "edge": "udfs.detectors.edge:EdgeDetector",
+    "forecast": "udfs.detectors.forecast:HoltWinters",
     "iqr": "udfs.detectors.iqr:InterquartileRange",
     "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
     "mad": "udfs.detectors.mad:MedianAbsoluteDeviation",

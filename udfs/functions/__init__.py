@@ -21,6 +21,8 @@ _TARGETS: dict[str, str] = {
     "mirror_batch": "udfs.functions.mirror:MirrorBatch",
     "moving_average": "udfs.functions.moving_average:MovingAverage",
     "edge": "udfs.functions.edge:Edge",
+    "forecast": "udfs.functions.forecast:ForecastUDF",
+    "continuous_prediction": "udfs.functions.continuous_prediction:ContinuousPrediction",
     "mad": "udfs.functions.mad:Mad",
     "matrix_profile": "udfs.functions.matrix_profile:MatrixProfileUDF",
     "sigma": "udfs.functions.sigma:Sigma",
