@@ -17,6 +17,7 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 
 #: name -> "module:Class". One line per detector.
 _TARGETS: dict[str, str] = {
+    "daily_peak": "udfs.detectors.daily_peak:DailyPeak",
     "edge": "udfs.detectors.edge:EdgeDetector",
     "forecast": "udfs.detectors.forecast:HoltWinters",
     "iqr": "udfs.detectors.iqr:InterquartileRange",

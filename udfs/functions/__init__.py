@@ -20,6 +20,7 @@ _TARGETS: dict[str, str] = {
     "mirror": "udfs.functions.mirror:Mirror",
     "mirror_batch": "udfs.functions.mirror:MirrorBatch",
     "moving_average": "udfs.functions.moving_average:MovingAverage",
+    "daily_peak": "udfs.functions.daily_peak:DailyPeakUDF",
     "edge": "udfs.functions.edge:Edge",
     "forecast": "udfs.functions.forecast:ForecastUDF",
     "continuous_prediction": "udfs.functions.continuous_prediction:ContinuousPrediction",
