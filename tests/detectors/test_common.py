@@ -43,6 +43,9 @@ def sample_values(kind: str, n: int, seed: int) -> list[Any]:
         spikes = rng.random(n) < 0.02
         base[spikes] += rng.choice([-20.0, 20.0], spikes.sum())
         return [float(v) for v in base]
+    if kind == "fraction":  # mostly answered, bursts of loss, some partial
+        lost = rng.random(n) < 0.1
+        return [1.0 if x else float(round(f, 2)) if f < 0.3 else 0.0 for x, f in zip(lost, rng.random(n), strict=True)]
     if kind == "vector":  # three fields per point: the float stream and two noisy functions of it
         xs = sample_values("float", n, seed)
         noise = rng.normal(0.0, 1.0, (n, 2))
@@ -69,11 +72,11 @@ class Case:
         return [(T0 + i * STEP, x) for i, x in enumerate(sample_values(self.kind, n, seed))]
 
     def constant_value(self) -> Any:
-        return {"state": "SHOWTIME", "vector": [5.0, 5.0, 5.0]}.get(self.kind, 5.0)
+        return {"state": "SHOWTIME", "vector": [5.0, 5.0, 5.0], "fraction": 0.0}.get(self.kind, 5.0)
 
     def other_value(self) -> Any:
         """A value other than :meth:`constant_value`."""
-        return {"state": "TRAINING", "vector": [6.0, 6.0, 6.0]}.get(self.kind, 6.0)
+        return {"state": "TRAINING", "vector": [6.0, 6.0, 6.0], "fraction": 1.0}.get(self.kind, 6.0)
 
     def with_non_finite(self, bad: float) -> Any:
         """An input carrying the non-finite float ``bad`` (one component of a vector)."""
@@ -137,7 +140,7 @@ def bad_values(param: Param) -> Iterator[Any]:
 def check_defaults(case: Case) -> None:
     cls = case.cls
     assert REGISTRY[cls.name] is cls
-    assert case.kind in ("float", "state", "vector")
+    assert case.kind in ("float", "state", "vector", "fraction")
     detector = case.make()
     params = detector.params()
     assert type(detector)(**params).params() == params

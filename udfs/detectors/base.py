@@ -63,7 +63,8 @@ class Detector(ABC):
         for equality, such as a line's ``"SHOWTIME"`` / ``"TRAINING"``.
         ``"vector"``: it takes a sequence of real numbers per point (several fields
         of one point, always the same number in the same order); a NaN or infinity
-        in any component makes the whole point non-finite. A detector whose kind
+        in any component makes the whole point non-finite. ``"fraction"``: real
+        numbers in [0, 1] (a loss fraction or a 0/1 flag). A detector whose kind
         depends on its parameters overrides :meth:`input_kind_of`.
     ``invalid_param_examples``
         Keyword sets the constructor must reject that the declarations cannot

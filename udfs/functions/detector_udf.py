@@ -81,6 +81,9 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
     #: Detector parameters that are not TICKscript options (set by the UDF itself).
     hidden_params: ClassVar[frozenset[str]] = frozenset()
     options: ClassVar[OptionSet] = _DerivedOptions()  # type: ignore[assignment]
+    #: False for a UDF whose output is not the annotated input point (a second stage that
+    #: keeps the first stage's tags, a UDF writing predictions); the UDF checks skip the schema.
+    adds_output_schema: ClassVar[bool] = True
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:
