@@ -60,8 +60,6 @@ class NoveltyDetector(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"history": 50, "refit_every": 50}, {"history": 40, "refit_every": 0, "lags": 0},
     )
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"history": 50, "refit_every": 50},)
 
     lags: int
     history: int
