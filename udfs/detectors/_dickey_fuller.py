@@ -49,9 +49,7 @@ _geqrf: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, int]] | None = N
 
 
 def _r_factor(design: np.ndarray) -> np.ndarray:
-    """The R of ``design``'s QR (response last), refusing a design too close to rank-deficient.
-
-    """
+    """The R of ``design``'s QR (response last), refusing a design too close to rank-deficient."""
     global _geqrf
     if _geqrf is None:
         from scipy.linalg import lapack  # imported on first use; numpy's qr costs 3x the set-up

@@ -71,42 +71,11 @@ def run_algorithms(window: SkylineWindow, names: Iterable[str], sigma: float) ->
 
 def median_absolute_deviation(p: _Point) -> bool:
     values = p.window.sorted_values
-    mid = p.n // 2
-    median = values[mid] if p.n % 2 else (values[mid - 1] + values[mid]) / 2
-    if p.n % 2:
-        mad = _deviation_order_stats(values, median, mid)[0]
-    else:
-        mad = sum(_deviation_order_stats(values, median, mid - 1)) / 2
+    median = values.median()
+    mad = values.median_abs_deviation(median)
     if mad == 0:
         return False
     return abs(p.last - median) / mad > 2 * p.sigma
-
-
-def _deviation_order_stats(values: list[float], centre: float, k: int) -> tuple[float, float]:
-    """The k-th and (k+1)-th smallest (0-based) of ``|v - centre|`` over sorted ``values``.
-
-    Below ``centre`` the deviations grow leftwards, from it rightwards: two sorted runs,
-    so the k-th smallest is found by bisecting how many of the k + 1 smallest come from
-    the left run, in O(log n). ``centre - v`` rounds exactly as ``abs(v - centre)``.
-    """
-    split = bisect_left(values, centre)
-    n_left, n_right = split, len(values) - split
-    lo, hi = max(0, k + 1 - n_right), min(k + 1, n_left)
-    while True:
-        i = (lo + hi) // 2  # taken from the left run; j = k + 1 - i from the right one
-        j = k + 1 - i
-        if i > 0 and j < n_right and centre - values[split - i] > values[split + j] - centre:
-            hi = i - 1
-        elif j > 0 and i < n_left and values[split + j - 1] - centre > centre - values[split - 1 - i]:
-            lo = i + 1
-        else:
-            break
-    kth = max(centre - values[split - i] if i else -math.inf, values[split + j - 1] - centre if j else -math.inf)
-    following = min(
-        centre - values[split - 1 - i] if i < n_left else math.inf,
-        values[split + j] - centre if j < n_right else math.inf,
-    )
-    return kth, following
 
 
 def grubbs(p: _Point) -> bool:
@@ -182,7 +151,7 @@ def _ewm_weights(n: int) -> tuple[np.ndarray, float, float]:
 
 
 def histogram_bins(p: _Point) -> bool | None:
-    values = p.window.sorted_values
+    values = p.window.sorted_values.sorted
     lowest, highest = values[0], values[-1]
     if lowest == highest:  # numpy.histogram widens an empty range by 0.5 either side
         lowest, highest = lowest - 0.5, highest + 0.5
