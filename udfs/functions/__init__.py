@@ -20,7 +20,10 @@ _TARGETS: dict[str, str] = {
     "mirror": "udfs.functions.mirror:Mirror",
     "mirror_batch": "udfs.functions.mirror:MirrorBatch",
     "moving_average": "udfs.functions.moving_average:MovingAverage",
+    "daily_peak": "udfs.functions.daily_peak:DailyPeakUDF",
     "edge": "udfs.functions.edge:Edge",
+    "forecast": "udfs.functions.forecast:ForecastUDF",
+    "continuous_prediction": "udfs.functions.continuous_prediction:ContinuousPrediction",
     "mad": "udfs.functions.mad:Mad",
     "matrix_profile": "udfs.functions.matrix_profile:MatrixProfileUDF",
     "sigma": "udfs.functions.sigma:Sigma",
@@ -28,6 +31,12 @@ _TARGETS: dict[str, str] = {
     "iqr": "udfs.functions.iqr:Iqr",
     "iqr_batch": "udfs.functions.iqr:IqrBatch",
     "isolation_forest": "udfs.functions.isolation_forest:IsolationForestUDF",
+    "mode_change": "udfs.functions.mode_change:ModeChangeUDF",
+    "distribution_shift": "udfs.functions.distribution_shift:DistributionShiftUDF",
+    "changepoint": "udfs.functions.changepoint:ChangepointUDF",
+    "loss": "udfs.functions.loss:LossUDF",
+    "spike": "udfs.functions.spike:SpikeUDF",
+    "spectral_residual": "udfs.functions.spectral_residual:SpectralResidualUDF",
 }
 
 #: Every UDF by the name TICKscripts call it, imported on first access.
