@@ -27,7 +27,8 @@ import pytest
 from naive_sigma import NaiveSigma
 
 from udfs.detectors import REGISTRY, Verdict
-from udfs.detectors._skyline import ALGORITHMS, _deviation_order_stats, tail_length
+from udfs.detectors._skyline import ALGORITHMS, tail_length
+from udfs.detectors._sorted_window import deviation_order_stats
 from udfs.detectors.sigma import SigmaEnsemble
 from udfs.params.constraints import InvalidParameterError
 
@@ -176,7 +177,7 @@ def test_deviation_order_statistics_match_sorting() -> None:
             centre = float(np.median(values))
             deviations = np.sort(np.abs(values - centre)).tolist() + [math.inf]
             for k in {0, n // 2, max(n // 2 - 1, 0), n - 1}:
-                assert _deviation_order_stats(ordered, centre, k) == (deviations[k], deviations[k + 1])
+                assert deviation_order_stats(ordered, centre, k) == (deviations[k], deviations[k + 1])
 
 
 def test_sigma_three_is_the_classic_ensemble() -> None:

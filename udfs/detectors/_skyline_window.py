@@ -5,8 +5,9 @@ that no algorithm has to rescan the window for what it can look up:
 
 * a ring buffer of (time, value) in arrival order, giving contiguous numpy views for
   the vectorised EWMA and for ks_test's time ranges (found by bisection on time);
-* a sorted list of the values: median, median absolute deviation and histogram bin
-  counts by bisection;
+* the values sorted (:class:`~udfs.detectors._sorted_window.SortedValues`, shared with
+  ``mad`` and ``iqr``): median, median absolute deviation and histogram bin counts by
+  bisection;
 * :class:`ExactSums` of the whole window and of its first hour: mean, variance and
   least-squares residuals in O(1), exactly, whatever the history.
 """
@@ -14,9 +15,10 @@ that no algorithm has to rescan the window for what it can look up:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 
 import numpy as np
+
+from udfs.detectors._sorted_window import SortedValues
 
 __all__ = ["HOUR_NS", "ExactSums", "SkylineWindow"]
 
@@ -140,7 +142,7 @@ class SkylineWindow:
         self.max_points = max_points
         self.origin = 0  # times enter ExactSums relative to this, to keep the integers short
         self.run = 0  # how many of the newest values are equal
-        self.sorted_values: list[float] = []
+        self.sorted_values = SortedValues()
         self.sums = ExactSums()  # of the whole window
         self.head_sums = ExactSums()  # of its first hour: ring positions [_lo, _head_hi)
         capacity = min(2 * max_points + 2, 1024)  # grows with the window, up to ~4 * max_points
@@ -185,7 +187,7 @@ class SkylineWindow:
         self.run = self.run + 1 if self._hi > self._lo and self._x[self._hi - 1] == x else 1
         self._t[self._hi], self._x[self._hi] = t, x
         self._hi += 1
-        insort(self.sorted_values, x)
+        self.sorted_values.add(x)
         self.sums.add(t - self.origin, x)
         cutoff = t - self.span_ns
         while self._hi - self._lo > self.max_points or self._t[self._lo] <= cutoff:
@@ -199,7 +201,7 @@ class SkylineWindow:
 
     def _evict(self) -> None:
         tau, x = int(self._t[self._lo]) - self.origin, float(self._x[self._lo])
-        del self.sorted_values[bisect_left(self.sorted_values, x)]
+        self.sorted_values.remove(x)
         self.sums.remove(tau, x)
         if self._lo < self._head_hi:
             self.head_sums.remove(tau, x)

@@ -1,4 +1,4 @@
-"""A rolling window kept both in arrival order and sorted, for order statistics without numpy.
+"""Sorted values, and a rolling window kept both in arrival order and sorted: order statistics without numpy.
 
 Appending costs two binary searches and two ``list`` memmoves of at most ``maxlen``
 pointers; the median, the quartiles and the median absolute deviation then cost
@@ -11,7 +11,8 @@ statistic is bit-for-bit what numpy computes over the same values:
   ``b - (b - a) * (1 - t)`` from it on;
 * the median absolute deviation is ``np.median(np.abs(values - median))``: each
   deviation is the same rounded difference, and the middle ones are found by
-  selection in the two sorted runs of deviations either side of the median;
+  bisection in the two sorted runs of deviations either side of the median
+  (:func:`deviation_order_stats`);
 * the mean absolute deviation sums with :func:`math.fsum`, correctly rounded and
   therefore independent of the order the values are visited in.
 """
@@ -23,7 +24,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-__all__ = ["MAD_CONSISTENCY", "MEAN_AD_CONSISTENCY", "SortedWindow"]
+__all__ = ["MAD_CONSISTENCY", "MEAN_AD_CONSISTENCY", "SortedValues", "SortedWindow", "deviation_order_stats"]
 
 # What the MAD, and the mean absolute deviation from the median, of normally distributed
 # data are multiplied by to estimate its standard deviation: 1 / Phi^-1(3/4) and sqrt(pi / 2).
@@ -31,30 +32,61 @@ MAD_CONSISTENCY = 1.4826
 MEAN_AD_CONSISTENCY = 1.2533
 
 
-class SortedWindow:
-    """The last ``maxlen`` values appended, in order (``iter``) and sorted (``sorted``).
+def deviation_order_stats(values: list[float], centre: float, k: int) -> tuple[float, float]:
+    """The k-th and (k+1)-th smallest (0-based) of ``|v - centre|`` over sorted ``values``.
 
-    ``values`` (optional) are the first ones, appended in order.
+    Below ``centre`` the deviations grow leftwards, from it rightwards: two sorted runs,
+    so the k-th smallest is found by bisecting how many of the k + 1 smallest come from
+    the left run, in O(log n). ``centre - v`` rounds exactly as ``abs(v - centre)``.
+    The (k+1)-th is ``inf`` when ``k`` is the last index.
+    """
+    split = bisect_left(values, centre)
+    n_left, n_right = split, len(values) - split
+    lo, hi = max(0, k + 1 - n_right), min(k + 1, n_left)
+    while True:
+        i = (lo + hi) // 2  # taken from the left run; j = k + 1 - i from the right one
+        j = k + 1 - i
+        if i > 0 and j < n_right and centre - values[split - i] > values[split + j] - centre:
+            hi = i - 1
+        elif j > 0 and i < n_left and values[split + j - 1] - centre > centre - values[split - 1 - i]:
+            lo = i + 1
+        else:
+            break
+    kth = max(centre - values[split - i] if i else -math.inf, values[split + j - 1] - centre if j else -math.inf)
+    following = min(
+        centre - values[split - 1 - i] if i < n_left else math.inf,
+        values[split + j] - centre if j < n_right else math.inf,
+    )
+    return kth, following
+
+
+class SortedValues:
+    """A multiset of floats kept as a sorted list (``sorted``), and its order statistics.
+
+    Inserting or removing costs a binary search and a ``list`` memmove. This is the one
+    implementation behind every median, quantile and MAD of the detectors: ``mad`` and
+    ``iqr`` through :class:`SortedWindow`, ``sigma`` through its Skyline window.
     """
 
-    __slots__ = ("_order", "sorted")
+    __slots__ = ("sorted",)
 
-    def __init__(self, maxlen: int, values: Iterable[float] = ()) -> None:
-        self._order: deque[float] = deque(values, maxlen=maxlen)
-        self.sorted: list[float] = sorted(self._order)
+    def __init__(self, values: Iterable[float] = ()) -> None:
+        self.sorted: list[float] = sorted(values)
 
     def __len__(self) -> int:
         return len(self.sorted)
 
-    def __iter__(self) -> Iterator[float]:
-        return iter(self._order)
+    def copy(self) -> SortedValues:
+        other = SortedValues.__new__(SortedValues)
+        other.sorted = self.sorted.copy()
+        return other
 
-    def append(self, x: float) -> None:
-        """Add ``x``, dropping the oldest value once ``maxlen`` values are held."""
-        if len(self._order) == self._order.maxlen:
-            del self.sorted[bisect_left(self.sorted, self._order[0])]
-        self._order.append(x)
+    def add(self, x: float) -> None:
         insort(self.sorted, x)
+
+    def remove(self, x: float) -> None:
+        """Remove one ``x``, which must be held."""
+        del self.sorted[bisect_left(self.sorted, x)]
 
     def median(self) -> float:
         s, n = self.sorted, len(self.sorted)
@@ -74,33 +106,10 @@ class SortedWindow:
 
     def median_abs_deviation(self, median: float) -> float:
         """``np.median(np.abs(values - median))`` (unscaled) for ``median`` = :meth:`median`."""
-        s, n = self.sorted, len(self.sorted)
-        split = bisect_left(s, median)
-        n_left, n_right = split, n - split
-
-        # Deviations in increasing order: left(i) below the median, right(j) from it up.
-        def left(i: int) -> float:
-            return median - s[split - 1 - i]
-
-        def right(j: int) -> float:
-            return s[split + j] - median
-
-        # How many of the `take` smallest deviations come from the left run: the first i
-        # at which the right run's last taken deviation is no longer above left(i).
-        take = (n + 1) // 2
-        lo, hi = max(0, take - n_right), min(take, n_left)
-        while lo < hi:
-            i = (lo + hi) // 2
-            if right(take - i - 1) > left(i):
-                lo = i + 1
-            else:
-                hi = i
-        i, j = lo, take - lo
-        kth = max(left(i - 1) if i else -math.inf, right(j - 1) if j else -math.inf)
+        n = len(self.sorted)
         if n % 2:
-            return kth
-        following = min(left(i) if i < n_left else math.inf, right(j) if j < n_right else math.inf)
-        return (kth + following) / 2
+            return deviation_order_stats(self.sorted, median, n // 2)[0]
+        return sum(deviation_order_stats(self.sorted, median, n // 2 - 1)) / 2
 
     def mean_abs_deviation(self, centre: float) -> float:
         """The mean of ``|v - centre|``; values equal to ``centre`` add exact zeros and are skipped."""
@@ -109,3 +118,26 @@ class SortedWindow:
         deviations = [centre - v for v in s[:below]]
         deviations += [v - centre for v in s[above:]]
         return math.fsum(deviations) / len(s)
+
+
+class SortedWindow(SortedValues):
+    """The last ``maxlen`` values appended, in order (``iter``) and sorted (``sorted``).
+
+    ``values`` (optional) are the first ones, appended in order.
+    """
+
+    __slots__ = ("_order",)
+
+    def __init__(self, maxlen: int, values: Iterable[float] = ()) -> None:
+        self._order: deque[float] = deque(values, maxlen=maxlen)
+        super().__init__(self._order)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._order)
+
+    def append(self, x: float) -> None:
+        """Add ``x``, dropping the oldest value once ``maxlen`` values are held."""
+        if len(self._order) == self._order.maxlen:
+            self.remove(self._order[0])
+        self._order.append(x)
+        self.add(x)
