@@ -3,7 +3,8 @@
 A rule is one or more groups separated by ``|`` (OR across groups). A group lists
 detector labels joined by ``+`` and is met when all of them flag the point (AND
 within a group), or, written ``K of a+b+c``, when at least K of them do. A bare
-integer ``K`` means K of all detectors; ``all`` and ``any`` mean what they say.
+integer ``K`` means K of all detectors; ``all`` and ``any`` mean what they say, and
+``majority`` is more than half of them.
 
 Examples
 --------
@@ -56,6 +57,8 @@ class ConsensusRule:
             raise ConsensusError("no detectors to combine")
         if text in ("", "all"):
             return cls((_Group(tuple(labels), n),))
+        if text == "majority":
+            return cls((_Group(tuple(labels), n // 2 + 1),))
         if text == "any":
             return cls((_Group(tuple(labels), 1),))
         if text.isdigit():

@@ -115,14 +115,14 @@ class Analysis:
                  + (f", {iso(span[0])} .. {iso(span[1])}" if span else "")]
         header = f"{'detector':<22} {'anomalies':>9}  first"
         if self.windows:
-            header += f"{'':<15}windows hit"
+            header += f"{'':<17}windows hit"
         lines.append(header)
         rows = [(d.label, d.count, sorted(t for ts in d.anomalies.values() for t in ts)) for d in self.detectors]
         rows.append(("consensus", self.consensus_count,
                      sorted(t for ts in self.consensus.values() for t in ts)))
         for label, count, flat in rows:
             first = iso(flat[0]) if flat else "-"
-            line = f"{label[:22]:<22} {count:>9}  {first:<20}"
+            line = f"{label[:22]:<22} {count:>9}  {first:<20}  "
             if self.windows:
                 hits = self.window_hits(flat)
                 line += f"{sum(h is not None for h in hits)}/{len(hits)}"
