@@ -20,7 +20,7 @@ from udfs.analysis.specs import DetectorSpec, label_specs
 from udfs.io.records import Record
 from udfs.replay.events import group_id
 
-__all__ = ["Analysis", "DetectorResult", "analyze", "iso", "pick_field"]
+__all__ = ["Analysis", "DetectorResult", "Series", "analyze", "combine", "input_series", "iso", "pick_field"]
 
 
 def iso(ns: int) -> str:
@@ -151,22 +151,43 @@ def analyze(records: Sequence[Record], specs: Sequence[DetectorSpec], *, rule: s
         raise AnalysisError("no points to analyse")
     records = sorted(records, key=lambda r: r.time)
     name = pick_field(records, field_name)
-    dims = sorted(group_by)
-    series: dict[str, Series] = {}
-    for record in records:
-        if name in record.fields:
-            s = series.setdefault(group_id(record.tags, dims), Series())
-            s.times.append(record.time)
-            s.values.append(record.fields[name])
+    series = input_series(records, name, group_by)
     if not series:
         raise AnalysisError(f"no point has field {name!r}")
     labelled = label_specs(specs)
     parsed = ConsensusRule.parse(rule, [s.label for s in labelled])
+    runs = [run_udf(spec, records, field_name=name, group_by=group_by, batch_period_ns=batch_period_ns)
+            for spec in labelled]
+    return combine(series, [(r.spec.label, r.spec.udf, r.options, r.records) for r in runs], parsed,
+                   field_name=name, group_by=group_by, windows=windows, title=title)
+
+
+def input_series(records: Sequence[Record], field_name: str, group_by: Sequence[str] = ()) -> dict[str, Series]:
+    """The analysed field of ``records`` per group (Kapacitor's group key), in time order."""
+    dims = sorted(group_by)
+    series: dict[str, Series] = {}
+    for record in sorted(records, key=lambda r: r.time):
+        if field_name in record.fields:
+            s = series.setdefault(group_id(record.tags, dims), Series())
+            s.times.append(record.time)
+            s.values.append(record.fields[field_name])
+    return series
+
+
+def combine(series: dict[str, Series], outputs: Sequence[tuple[str, str, Sequence[str], Sequence[Record]]],
+            rule: ConsensusRule, *, field_name: str, group_by: Sequence[str] = (),
+            windows: Sequence[tuple[int, int]] = (), title: str = "") -> Analysis:
+    """An :class:`Analysis` from the input series and each UDF's output points.
+
+    ``outputs`` holds (label, udf, options, output records); an output record is read
+    through the UDF output schema (``anomaly_score``, ``is_anomaly``). Also used for
+    what ``udfs replay`` and ``udfs backtest`` received from a UDF subprocess.
+    """
+    dims = sorted(group_by)
     results = []
-    for spec in labelled:
-        run = run_udf(spec, records, field_name=name, group_by=group_by, batch_period_ns=batch_period_ns)
-        result = DetectorResult(spec.label, spec.udf, run.options)
-        for out in run.records:
+    for label, udf, options, out_records in outputs:
+        result = DetectorResult(label, udf, tuple(options))
+        for out in out_records:
             group = group_id(out.tags, dims)
             score = out.fields.get("anomaly_score")
             value = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else math.nan
@@ -178,7 +199,7 @@ def analyze(records: Sequence[Record], specs: Sequence[DetectorSpec], *, rule: s
     for group in series:
         flagged = {d.label: set(d.anomalies.get(group, ())) for d in results}
         candidates = sorted(set().union(*flagged.values()))
-        hits = [t for t in candidates if parsed.met({label: t in ts for label, ts in flagged.items()})]
+        hits = [t for t in candidates if rule.met({label: t in ts for label, ts in flagged.items()})]
         if hits:
             consensus[group] = hits
-    return Analysis(name, series, results, parsed, consensus, list(windows), title)
+    return Analysis(field_name, series, results, rule, consensus, list(windows), title)
