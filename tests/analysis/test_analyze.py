@@ -69,7 +69,8 @@ def test_span_keeps_the_last_part_of_the_series() -> None:
     kept = last_span(RECORDS, 24 * 3600 * 10**9)
     assert kept[-1] == RECORDS[-1] and kept[0].time >= RECORDS[-1].time - 24 * 3600 * 10**9
     assert len(kept) == 289  # 5-minute points: one day and its first point
-    assert build_query("cpu", "usage", span_ns=3600 * 10**9) == 'SELECT "usage" FROM "cpu" WHERE time >= now() - 3600000000u'
+    query = build_query("cpu", "usage", span_ns=3600 * 10**9)
+    assert query == 'SELECT "usage" FROM "cpu" WHERE time >= now() - 3600000000u'
 
 
 def test_cli_prints_the_table_and_writes_png_html_json(tmp_path: Path) -> None:

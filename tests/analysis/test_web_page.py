@@ -9,7 +9,6 @@ import pytest
 from png_check import png_structure
 from webserver import TOKEN, WebServer, chromium_driver
 
-
 SAMPLE = Path(__file__).resolve().parents[2] / "udfs" / "data" / "machine_temperature.csv"
 
 

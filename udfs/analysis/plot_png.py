@@ -33,7 +33,8 @@ def numeric_values(values: list[Any]) -> tuple[list[float], list[str]]:
     return out, states
 
 
-def write_png(analysis: Analysis, path: str | Path, *, width: float = 12.0, height: float = 6.5, dpi: int = 100) -> Path:
+def write_png(analysis: Analysis, path: str | Path, *, width: float = 12.0, height: float = 6.5,
+              dpi: int = 100) -> Path:
     """Draw ``analysis`` into a PNG file at ``path``; returns the path."""
     import matplotlib
 
@@ -57,7 +58,8 @@ def write_png(analysis: Analysis, path: str | Path, *, width: float = 12.0, heig
                  drawstyle="steps-post" if states else "default")
         lookup[group] = dict(zip(series.times, values, strict=True))
     for i, (a, b) in enumerate(analysis.windows):
-        top.axvspan(dates([a])[0], dates([b])[0], color="#ffd54f", alpha=0.35, label="labelled window" if i == 0 else None)
+        top.axvspan(dates([a])[0], dates([b])[0], color="#ffd54f", alpha=0.35,
+                    label="labelled window" if i == 0 else None)
     for i, det in enumerate(analysis.detectors):
         colour = COLOURS[i % len(COLOURS)]
         xs = [t for ts in det.anomalies.values() for t in ts]

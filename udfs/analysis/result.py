@@ -8,9 +8,10 @@ JSON file, the summary table and the web service all read.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,8 +33,8 @@ def iso(ns: int) -> str:
 class Series:
     """The analysed values of one group, in time order (strings for state fields)."""
 
-    times: list[int] = field(default_factory=list)
-    values: list[Any] = field(default_factory=list)
+    times: list[int] = dataclasses.field(default_factory=list)
+    values: list[Any] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -43,8 +44,8 @@ class DetectorResult:
     label: str
     udf: str
     options: tuple[str, ...]
-    scores: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    anomalies: dict[str, list[int]] = field(default_factory=dict)
+    scores: dict[str, list[tuple[int, float]]] = dataclasses.field(default_factory=dict)
+    anomalies: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -64,7 +65,7 @@ class Analysis:
     detectors: list[DetectorResult]
     rule: ConsensusRule
     consensus: dict[str, list[int]]
-    windows: list[tuple[int, int]] = field(default_factory=list)
+    windows: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     title: str = ""
 
     @property

@@ -14,7 +14,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -159,22 +159,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                        413: {"description": "upload too large"},
                                                        429: {"description": "too many jobs waiting"}})
     async def submit(
-        detectors: str = Form(..., description='JSON list of {"name": ..., "options": {...}}',
-                              examples=['[{"name": "mad", "options": {"window": 50}}, {"name": "sigma"}]']),
-        file: UploadFile | None = File(None, description="CSV (timestamp,value[,...]) or line protocol."),
-        format: str = Form("auto", description="auto (by file name), csv or lp"),
-        consensus: str = Form("majority", description="K, all, any, majority, or groups a+b|c"),
-        field: str = Form("", description="Field to analyse (default: value, or the only field)."),
-        group_by: str = Form("", description="Comma-separated tags; each combination is its own series."),
-        span: str = Form("7d", description="Last DURATION of the series, or all."),
-        title: str = Form(""),
-        influx_url: str = Form("", description="One of /api/config's influx_urls, instead of a file."),
-        database: str = Form("telegraf"),
-        measurement: str = Form(""),
-        query: str = Form("", description="A full InfluxQL SELECT (instead of measurement/field/where)."),
-        where: str = Form(""),
-        start: str = Form(""),
-        stop: str = Form(""),
+        detectors: Annotated[str, Form(
+            description='JSON list of {"name": ..., "options": {...}}',
+            examples=['[{"name": "mad", "options": {"window": 50}}, {"name": "sigma"}]'])],
+        file: Annotated[UploadFile | None, File(description="CSV (timestamp,value[,...]) or line protocol.")] = None,
+        format: Annotated[str, Form(description="auto (by file name), csv or lp")] = "auto",
+        consensus: Annotated[str, Form(description="K, all, any, majority, or groups a+b|c")] = "majority",
+        field: Annotated[str, Form(description="Field to analyse (default: value, or the only field).")] = "",
+        group_by: Annotated[str, Form(
+            description="Comma-separated tags; each combination is its own series.")] = "",
+        span: Annotated[str, Form(description="Last DURATION of the series, or all.")] = "7d",
+        title: Annotated[str, Form()] = "",
+        influx_url: Annotated[str, Form(description="One of /api/config's influx_urls, instead of a file.")] = "",
+        database: Annotated[str, Form()] = "telegraf",
+        measurement: Annotated[str, Form()] = "",
+        query: Annotated[str, Form(
+            description="A full InfluxQL SELECT (instead of measurement/field/where).")] = "",
+        where: Annotated[str, Form()] = "",
+        start: Annotated[str, Form()] = "",
+        stop: Annotated[str, Form()] = "",
     ) -> JobState:
         """Queue an analysis; poll GET /api/analyses/{id} until its status is done or failed."""
         try:
