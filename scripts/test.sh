@@ -14,6 +14,8 @@ apt_install() {
 
 # The integration tests start a real InfluxDB 1.x server (Debian's influxdb package).
 command -v influxd >/dev/null 2>&1 || apt_install influxdb
+# The page test drives a real headless Chromium through Selenium (Debian's chromium + driver).
+command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || apt_install chromium chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -63,12 +63,17 @@ __all__ = ["replay"]
 @click.option("--record-requests", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save every request byte sent to the UDF (for comparing with a Kapacitor recording).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: if a tty).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the input series and the UDF's anomalies and scores into this PNG.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the same as a self-contained interactive HTML page.")
 def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
            options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool,
            database: str, retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
            restore_path: Path | None, snapshot_out: Path | None, task_id: str, node_id: str | None,
            output: str, out_measurement: str | None, influx_url: str | None, influx_db: str,
-           record_requests: Path | None, progress: bool | None) -> None:
+           record_requests: Path | None, progress: bool | None, plot_path: Path | None = None,
+           html_path: Path | None = None) -> None:
     """Replay FILE through UDF NAME over the real protocol, the way Kapacitor drives it.
 
     Info is asked from a separate process first (Kapacitor's start-up), options are
@@ -100,6 +105,11 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
     if not prog and name not in FUNCTIONS:
         raise click.BadParameter(f"unknown UDF {name!r}; known: {', '.join(sorted(FUNCTIONS))}", param_hint="NAME")
     records = _read_input(input_path, fmt, measurement, tag_columns)
+    plotting = plot_path is not None or html_path is not None
+    if plotting:
+        from udfs.analysis.replay_plot import Recorder
+
+        records = recorder = Recorder(records)
     if progress is None:
         progress = sys.stderr.isatty()
     if progress:
@@ -107,7 +117,7 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
 
         records = tqdm(records, desc="replay", unit=" points", file=sys.stderr)
     record_file = record_requests.open("wb") if record_requests else None
-    sink = _Sink(output, influx_url, influx_db)
+    sink = _Sink(output, influx_url, influx_db, keep=plotting)
     config = ReplayConfig(
         name=name, options=options, group_by=group_by, batch_period_ns=period_ns, batch_align=batch_align,
         database=database, retention_policy=retention_policy, argv=shlex.split(prog) if prog else None,
@@ -131,6 +141,12 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
         + f", {result.keepalives_sent} keepalives, {len(result.snapshots)} snapshots",
         err=True,
     )
+    if plotting:
+        from udfs.analysis.replay_plot import replay_analysis, write_plots
+
+        analysis = replay_analysis(name, options, recorder.kept, sink.kept, group_by=group_by)
+        for path in write_plots(analysis, plot_path, html_path):
+            click.echo(f"replay: plot written to {path}", err=True)
 
 
 class _InputError(click.ClickException):
@@ -153,13 +169,15 @@ def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple
 class _Sink:
     """Line protocol to a file/stdout, and optionally InfluxDB."""
 
-    def __init__(self, output: str, influx_url: str | None, influx_db: str) -> None:
+    def __init__(self, output: str, influx_url: str | None, influx_db: str, *, keep: bool = False) -> None:
         from udfs.io.lineprotocol import format_record
 
         self._format = format_record
         self._file: IO[str] = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
         self._influx = None
         self._pending: list[Any] = []
+        self._keep = keep
+        self.kept: list[Any] = []
         if influx_url:
             from udfs.io.influx import InfluxTarget
 
@@ -167,6 +185,8 @@ class _Sink:
 
     def add(self, record: Any) -> None:
         self._file.write(self._format(record) + "\n")
+        if self._keep:
+            self.kept.append(record)
         if self._influx is not None:
             self._pending.append(record)
 

@@ -52,7 +52,9 @@ def _windows() -> list[tuple[int, int]]:
               help="Also write every output point to this InfluxDB (e.g. http://localhost:8086).")
 @click.option("--influx-db", default="anomalies", show_default=True, help="Database for --influx-url.")
 @click.option("--only", "only", multiple=True, metavar="UDF", help="Run only these UDFs (repeatable).")
-def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[str, ...]) -> None:
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Draw one PNG per data set into the output directory (series, anomalies, windows, scores).")
+def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[str, ...], plots: bool = True) -> None:
     """Replay the built-in sample data through the detectors and report what they found.
 
     \b
@@ -73,6 +75,7 @@ def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[s
 
         influx = InfluxTarget.from_url(influx_url, database=influx_db)
     windows = _windows()
+    outputs: dict[str, tuple[tuple[str, ...], list[Any]]] = {}
 
     def run(name: str, path: Any, options: tuple[str, ...], group_by: tuple[str, ...] = (),
             measurement: str | None = None) -> list[Any]:
@@ -90,6 +93,7 @@ def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[s
         out_file.write_text("".join(format_record(r) + "\n" for r in found))
         if influx is not None and found:
             influx.write_records(found, progress=False)
+        outputs[name] = (options, found)
         click.echo(f"  {name:<7} {result.points_sent} points in {time.perf_counter() - started:.1f}s, "
                    f"{len(found)} output points -> {out_file}")
         return found
@@ -119,6 +123,11 @@ def demo(output_dir: Path, influx_url: str | None, influx_db: str, only: tuple[s
             for r in changes[1:4]:
                 click.echo(f"            {_iso(r.time)} {r.fields.get('previous')} -> {r.fields.get('current')}"
                            f" after {int(r.fields.get('previous_duration', 0)) / 60e9:.0f} min")
+    if plots and outputs:
+        from udfs.analysis.replay_plot import demo_plots
+
+        for path in demo_plots(output_dir, outputs, windows):
+            click.echo(f"Picture: {path}")
     click.echo(f"Done. Output in {output_dir}/" + (f" and InfluxDB {influx_url} db {influx_db}" if influx else ""),
                err=False)
     sys.stdout.flush()
