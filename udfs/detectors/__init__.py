@@ -21,6 +21,7 @@ _TARGETS: dict[str, str] = {
     "edge": "udfs.detectors.edge:EdgeDetector",
     "iqr": "udfs.detectors.iqr:InterquartileRange",
     "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
+    "knn_cad": "udfs.detectors.knn_cad:KnnConformal",
     "mad": "udfs.detectors.mad:MedianAbsoluteDeviation",
     "matrix_profile": "udfs.detectors.matrix_profile:MatrixProfile",
     "sigma": "udfs.detectors.sigma:SigmaEnsemble",

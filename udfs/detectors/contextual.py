@@ -36,7 +36,7 @@ class ContextualAnomaly(Detector):
     give ``min`` and ``max`` when the range is known (NAB gives CAD the file's range).
     Contexts with longer left sides (CAD's active "neurons") were tried and dropped:
     the facts they predict are a subset of those the one-step context predicts.
-    The first finite value has no previous step: its score is NaN. NaN and infinite
+    Until ``min_periods`` values have been learned the score is NaN. NaN and infinite
     values are not learned and score NaN. ``details``: ``raw_score`` (before the
     rest period), ``level`` (the quantised value, -1 when not scored).
 
@@ -61,14 +61,12 @@ class ContextualAnomaly(Detector):
         max=Param.number(None, "Highest expected value (none: the highest seen so far).", optional=True),
         threshold=Param.number(0.75, "Anomaly when the score reaches this (CAD's base threshold).", low=0,
                                high=1, closed="right"),
+        min_periods=Param.integer(10, "Values learned before scoring starts.", low=1, high=MAX_WINDOW),
         rest_period=Param.integer(0, "Values after an alarm whose score is reported as 0.", low=0,
                                   high=MAX_WINDOW),
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"min": 5.0, "max": 1.0},)
-    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
-        {},
-        {"min": -5.0, "max": 5.0, "bits": 5, "rest_period": 20},
-    )
+    check_params: ClassVar[Mapping[str, Any]] = {"bits": 4, "rest_period": 20}
     #: Parameters a benchmark that knows the series' range passes (as NAB does).
     value_range_params: ClassVar[tuple[str, str]] = ("min", "max")
 
@@ -76,6 +74,7 @@ class ContextualAnomaly(Detector):
     min: float | None
     max: float | None
     threshold: float
+    min_periods: int
     rest_period: int
 
     def __init__(self, **params: Any) -> None:
@@ -85,6 +84,7 @@ class ContextualAnomaly(Detector):
         self._predicted: dict[int, int] = {}  # left level -> fact mask of the right sides learned
         self._previous: int | None = None  # level of the last learned value
         self._rest = 0  # values still to report as 0
+        self._learned = 0
 
     @classmethod
     def check_rules(cls, values: Mapping[str, Any]) -> None:
@@ -114,7 +114,7 @@ class ContextualAnomaly(Detector):
 
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)
-        if not math.isfinite(x) or self._previous is None:
+        if not math.isfinite(x) or self._previous is None or self._learned < self.min_periods:
             return Verdict(math.nan, False, {"raw_score": math.nan, "level": -1})
         level = self._level(x)
         raw = self._raw(level)
@@ -126,14 +126,16 @@ class ContextualAnomaly(Detector):
         if not math.isfinite(x):
             return
         level = self._level(x)
-        if self._previous is not None:
+        if self._previous is not None and self._learned >= self.min_periods:
             if self._rest > 0:
                 self._rest -= 1
             elif self._raw(level) >= self.threshold:
                 self._rest = self.rest_period
+        if self._previous is not None:
             self._predicted[self._previous] = self._predicted.get(self._previous, 0) | self._facts(level)
         self._low, self._high = min(self._low, x), max(self._high, x)
         self._previous = level
+        self._learned += 1
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,7 @@ class ContextualAnomaly(Detector):
             "predicted": [[left, mask] for left, mask in self._predicted.items()],
             "previous": self._previous,
             "rest": self._rest,
+            "learned": self._learned,
         }
 
     @classmethod
@@ -152,4 +155,5 @@ class ContextualAnomaly(Detector):
         detector._predicted = {int(left): int(mask) for left, mask in state["predicted"]}
         detector._previous = None if state["previous"] is None else int(state["previous"])
         detector._rest = int(state["rest"])
+        detector._learned = int(state["learned"])
         return detector

@@ -22,6 +22,8 @@ _TARGETS: dict[str, str] = {
     "moving_average": "udfs.functions.moving_average:MovingAverage",
     "edge": "udfs.functions.edge:Edge",
     "mad": "udfs.functions.mad:Mad",
+    "contextual": "udfs.functions.contextual:Contextual",
+    "knn_cad": "udfs.functions.knn_cad:KnnCad",
     "matrix_profile": "udfs.functions.matrix_profile:MatrixProfileUDF",
     "sigma": "udfs.functions.sigma:Sigma",
     "zscore": "udfs.functions.zscore:ZScoreUDF",
