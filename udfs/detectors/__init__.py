@@ -23,6 +23,7 @@ _TARGETS: dict[str, str] = {
     "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
     "knn_cad": "udfs.detectors.knn_cad:KnnConformal",
     "mad": "udfs.detectors.mad:MedianAbsoluteDeviation",
+    "relative_entropy": "udfs.detectors.relative_entropy:RelativeEntropy",
     "matrix_profile": "udfs.detectors.matrix_profile:MatrixProfile",
     "sigma": "udfs.detectors.sigma:SigmaEnsemble",
     "zscore": "udfs.detectors.zscore:ZScore",

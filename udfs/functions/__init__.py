@@ -24,6 +24,7 @@ _TARGETS: dict[str, str] = {
     "mad": "udfs.functions.mad:Mad",
     "contextual": "udfs.functions.contextual:Contextual",
     "knn_cad": "udfs.functions.knn_cad:KnnCad",
+    "relative_entropy": "udfs.functions.relative_entropy:RelativeEntropyUDF",
     "matrix_profile": "udfs.functions.matrix_profile:MatrixProfileUDF",
     "sigma": "udfs.functions.sigma:Sigma",
     "zscore": "udfs.functions.zscore:ZScoreUDF",
