@@ -17,6 +17,7 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 
 #: name -> "module:Class". One line per detector.
 _TARGETS: dict[str, str] = {
+    "consensus": "udfs.detectors.consensus:Consensus",
     "contextual": "udfs.detectors.contextual:ContextualAnomaly",
     "edge": "udfs.detectors.edge:EdgeDetector",
     "iqr": "udfs.detectors.iqr:InterquartileRange",

@@ -23,6 +23,7 @@ _TARGETS: dict[str, str] = {
     "edge": "udfs.functions.edge:Edge",
     "mad": "udfs.functions.mad:Mad",
     "contextual": "udfs.functions.contextual:Contextual",
+    "consensus": "udfs.functions.consensus:ConsensusUDF",
     "knn_cad": "udfs.functions.knn_cad:KnnCad",
     "relative_entropy": "udfs.functions.relative_entropy:RelativeEntropyUDF",
     "matrix_profile": "udfs.functions.matrix_profile:MatrixProfileUDF",
