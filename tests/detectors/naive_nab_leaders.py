@@ -49,7 +49,7 @@ def contextual(values: Sequence[float], *, bits: int, min: float | None, max: fl
             out.append(Verdict(NOT_SCORED, False, {"raw_score": math.nan, "level": -1}))
         else:
             level = _level(x, *_range(learned, x, min, max), bits)
-            predicted = set().union(*(facts(b) for a, b in zip(levels, levels[1:]) if a == levels[-1]))
+            predicted = set().union(*(facts(b) for a, b in zip(levels, levels[1:], strict=False) if a == levels[-1]))
             raw = len(facts(level) - predicted) / bits
             score = 0.0 if _resting(reported, threshold, rest_period) else raw
             reported.append(score)

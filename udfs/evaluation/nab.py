@@ -82,7 +82,7 @@ def _build_for(factory: Callable[[], SupportsUpdate], nab_file: NabFile) -> Supp
     low, high = float(np.min(nab_file.values)), float(np.max(nab_file.values))
     if not high > low:
         return factory()
-    return factory(**{names[0]: low, names[1]: high})  # type: ignore[call-arg]
+    return factory(**{names[0]: low, names[1]: high})
 
 
 def run_detector(factory: Callable[[], SupportsUpdate], corpus: NabCorpus, progress: bool = True) -> DetectorRun:
