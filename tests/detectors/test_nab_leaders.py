@@ -78,3 +78,26 @@ def test_matches_naive(series: str, name: str, reference: Callable[..., list[Ver
         assert f.details.keys() == s.details.keys(), where
         for key, expected in s.details.items():
             assert close(float(f.details[key]), float(expected)), f"{key} at {where}"
+
+
+def test_consensus_members_are_registered_numeric_detectors() -> None:
+    from udfs.detectors.consensus import MEMBER_CHOICES
+
+    for name in MEMBER_CHOICES:
+        cls = REGISTRY[name]
+        assert cls.input_kind_of(cls.parameters.defaults()) == "float", name
+    assert "consensus" not in MEMBER_CHOICES
+
+
+def test_consensus_names_the_members_that_fired() -> None:
+    detector = REGISTRY["consensus"](detectors=("mad", "zscore", "contextual"), combine="vote", k=2,
+                                     member_options="mad.window=50, zscore.window=50, contextual.min=0")
+    for i in range(200):
+        detector.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
+    verdict = detector.update(T0 + 200 * MINUTE, 40.0)
+    assert verdict.details["fired"] == "mad,zscore" and verdict.details["votes"] == 2 and verdict.is_anomaly
+    assert detector.params()["member_options"] == "mad.window=50, zscore.window=50, contextual.min=0"
+    quiet = REGISTRY["consensus"](detectors=("mad", "zscore"), combine="vote", k=2)
+    for i in range(200):
+        verdict = quiet.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
+    assert verdict.details["fired"] == "" and not verdict.is_anomaly

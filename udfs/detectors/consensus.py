@@ -16,7 +16,10 @@ from udfs.params.limits import MAX_WINDOW
 __all__ = ["Consensus"]
 
 #: Detectors that may be members: every registered numeric detector but the ensemble itself.
-MEMBER_CHOICES = ("contextual", "iqr", "knn_cad", "mad", "matrix_profile", "relative_entropy", "sigma", "zscore")
+MEMBER_CHOICES = (
+    "changepoint", "contextual", "dbscan", "distribution_shift", "forecast", "iqr", "knn_cad", "lof", "mad",
+    "matrix_profile", "one_class_svm", "pca", "relative_entropy", "sigma", "spectral_residual", "spike", "zscore",
+)
 
 
 def parse_member_options(text: str, members: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -38,11 +41,14 @@ def parse_member_options(text: str, members: tuple[str, ...]) -> dict[str, dict[
             raise InvalidParameterError(f"member_options: expected MEMBER.PARAM=VALUE, got {item!r}")
         if member not in members:
             raise InvalidParameterError(f"member_options: {member!r} is not a member ({', '.join(members)})")
-        declared = REGISTRY[member].parameters.get(param)
-        if declared is None:
-            known = ", ".join(REGISTRY[member].parameters)
-            raise InvalidParameterError(f"member_options: {member} has no parameter {param!r} (known: {known})")
-        options.setdefault(member, {})[param] = _literal(value.strip(), declared.kind)
+        cls = REGISTRY[member]
+        known = list(cls.parameters or cls.parameter_constraints)  # the latter: not yet on ParamSet
+        if param not in known:
+            raise InvalidParameterError(
+                f"member_options: {member} has no parameter {param!r} (known: {', '.join(known)})"
+            )
+        declared = cls.parameters.get(param)
+        options.setdefault(member, {})[param] = _literal(value.strip(), declared.kind if declared else "")
     return options
 
 
