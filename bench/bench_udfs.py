@@ -33,6 +33,10 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     "matrix_profile": [("emit", "all")],
     # one field; trained on the first 500 points in the background, refitted every 5000
     "isolation_forest": [("emit", "all"), ("train_size", 500), ("refit_every", 5000)],
+    "contextual": [("emit", "all")],
+    "knn_cad": [("emit", "all")],
+    "relative_entropy": [("emit", "all")],
+    "consensus": [("emit", "all")],  # contextual, mad, sigma
     "spectral_residual": [("emit", "all")],
     # refit on the last 500 windows every 500 points, in line
     "lof": [("emit", "all")],

@@ -17,14 +17,18 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 
 #: name -> "module:Class". One line per detector.
 _TARGETS: dict[str, str] = {
+    "consensus": "udfs.detectors.consensus:Consensus",
+    "contextual": "udfs.detectors.contextual:ContextualAnomaly",
     "daily_peak": "udfs.detectors.daily_peak:DailyPeak",
     "dbscan": "udfs.detectors.dbscan:DBSCANDistance",
     "edge": "udfs.detectors.edge:EdgeDetector",
     "forecast": "udfs.detectors.forecast:HoltWinters",
     "iqr": "udfs.detectors.iqr:InterquartileRange",
     "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
+    "knn_cad": "udfs.detectors.knn_cad:KnnConformal",
     "lof": "udfs.detectors.lof:LocalOutlierFactor",
     "mad": "udfs.detectors.mad:MedianAbsoluteDeviation",
+    "relative_entropy": "udfs.detectors.relative_entropy:RelativeEntropy",
     "matrix_profile": "udfs.detectors.matrix_profile:MatrixProfile",
     "one_class_svm": "udfs.detectors.one_class_svm:OneClassSVM",
     "pca": "udfs.detectors.pca:PCAReconstruction",

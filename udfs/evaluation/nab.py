@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from udfs.detectors.base import Verdict
-from udfs.evaluation.nab_data import DEFAULT_DATA_DIR, NabCorpus, load_corpus
+from udfs.evaluation.nab_data import DEFAULT_DATA_DIR, NabCorpus, NabFile, load_corpus
 from udfs.evaluation.nab_scoring import (
     PROFILES,
     Profile,
@@ -70,11 +70,27 @@ def _detector_name(detector: object) -> str:
     return str(getattr(detector, "name", type(detector).__name__))
 
 
+def _build_for(factory: Callable[[], SupportsUpdate], nab_file: NabFile) -> SupportsUpdate:
+    """``factory()``, given the file's min and max as NAB gives them to its detectors
+    (``inputMin``/``inputMax``) when the detector class names its range parameters in
+    ``value_range_params`` and the factory (a ``functools.partial``) does not set them."""
+    cls = getattr(factory, "func", None)
+    names = getattr(cls, "value_range_params", None)
+    given = getattr(factory, "keywords", {}) or {}
+    if names is None or any(name in given for name in names) or len(nab_file) == 0:
+        return factory()
+    low, high = float(np.min(nab_file.values)), float(np.max(nab_file.values))
+    if not high > low:
+        return factory()
+    return factory(**{names[0]: low, names[1]: high})
+
+
 def run_detector(factory: Callable[[], SupportsUpdate], corpus: NabCorpus, progress: bool = True) -> DetectorRun:
     """Stream every file, row by row, through a fresh ``factory()`` detector.
 
     ``update(t, x)`` gets ``t`` in ns since the epoch (``int``) and ``x`` as ``float``.
-    The progress bar counts files, on stderr.
+    A detector class with ``value_range_params`` gets the file's min and max, as NAB
+    gives them, unless the factory sets them. The progress bar counts files, on stderr.
     """
     scores: dict[str, np.ndarray] = {}
     verdicts: dict[str, np.ndarray] = {}
@@ -82,7 +98,7 @@ def run_detector(factory: Callable[[], SupportsUpdate], corpus: NabCorpus, progr
     bar = tqdm(corpus.files, desc="NAB", unit="file", file=sys.stderr, disable=not progress)
     for nab_file in bar:
         bar.set_postfix_str(nab_file.key, refresh=False)
-        detector = factory()
+        detector = _build_for(factory, nab_file)
         name = _detector_name(detector)
         file_scores = np.empty(len(nab_file))
         file_verdicts = np.zeros(len(nab_file), dtype=bool)

@@ -82,6 +82,8 @@ def build_options(
             known = ", ".join(sorted(declared)) or "none"
             raise DefineError(f'no method or property "{name}" on the UDF (it declares: {known})')
         types = [ValueType(t) for t in info.valueTypes]
+        if types == [ValueType.STRING] and len(texts) > 1:
+            texts = [",".join(texts)]  # one string holding commas ('mad,sigma'), split by split_option
         if len(texts) != len(types):
             raise DefineError(f"unexpected number of args to {name}, got {len(texts)} expected {len(types)}")
         options.append(pb.Option(name=name, values=[_value(name, t, v) for t, v in zip(texts, types, strict=True)]))

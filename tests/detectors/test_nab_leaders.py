@@ -1,0 +1,103 @@
+"""contextual, knn_cad and relative_entropy against their naive references, at every step."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import naive_nab_leaders as naive
+import numpy as np
+import pytest
+
+from udfs.detectors import REGISTRY, Verdict
+
+NAB_CSV = Path(__file__).resolve().parents[2] / "data/nab/data/realKnownCause/nyc_taxi.csv"
+T0 = 1_700_000_000_000_000_000
+MINUTE = 60_000_000_000
+
+
+def generated(seed: int, n: int = 1500) -> list[float]:
+    """Daily-like cycle, noise, a level shift, spikes, a constant stretch, NaN and infinities."""
+    rng = np.random.default_rng(seed)
+    x = 20.0 + 5.0 * np.sin(np.arange(n) / 15.0) + rng.normal(0.0, 0.7, n)
+    x[n // 2:] += 6.0
+    x[rng.random(n) < 0.01] += 15.0
+    x[300:340] = x[300]
+    values = [float(v) for v in x]
+    for i in rng.integers(0, n, 8):
+        values[i] = math.nan
+    for i, bad in zip(rng.integers(0, n, 4), (math.inf, -math.inf) * 2, strict=True):
+        values[i] = bad
+    return values
+
+
+def nab(n: int = 2500) -> list[float]:
+    with NAB_CSV.open(newline="") as f:
+        return [float(row["value"]) for row in csv.DictReader(f)][:n]
+
+
+SERIES = {"generated-0": generated(0), "generated-1": generated(1), "nyc_taxi": nab()}
+
+CASES: list[tuple[str, Callable[..., list[Verdict]], dict[str, Any]]] = [
+    ("contextual", naive.contextual, {}),
+    ("contextual", naive.contextual, {"bits": 5, "min": 10.0, "max": 40.0, "rest_period": 30, "min_periods": 1}),
+    ("contextual", naive.contextual, {"bits": 2, "threshold": 0.5, "rest_period": 5}),
+    ("knn_cad", naive.knn_cad, {"dim": 5, "k": 4, "train_size": 60, "calibration_size": 50, "threshold": 0.98}),
+    ("knn_cad", naive.knn_cad, {"dim": 1, "k": 1, "train_size": 20, "calibration_size": 30, "rest_period": 0,
+                                "threshold": 0.95}),
+    ("relative_entropy", naive.relative_entropy, {}),
+    ("relative_entropy", naive.relative_entropy, {"window": 20, "bins": 8, "max_hypotheses": 4, "min_count": 3}),
+    ("relative_entropy", naive.relative_entropy, {"bins": 3, "significance": 0.05}),
+]
+IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
+
+
+def close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("series", sorted(SERIES))
+@pytest.mark.parametrize(("name", "reference", "params"), CASES, ids=IDS)
+def test_matches_naive(series: str, name: str, reference: Callable[..., list[Verdict]],
+                       params: dict[str, Any]) -> None:
+    values = SERIES[series]
+    detector = REGISTRY[name](**params)
+    fast = [detector.update(T0 + i * MINUTE, x) for i, x in enumerate(values)]
+    slow = reference(values, **detector.params())
+    assert sum(math.isfinite(v.score) for v in fast) > len(values) // 2  # the comparison is not all warm-up
+    assert any(v.is_anomaly for v in slow), "a case where nothing fires checks little"
+    for i, (f, s) in enumerate(zip(fast, slow, strict=True)):
+        where = f"step {i}, x={values[i]}: fast {f} naive {s}"
+        assert close(f.score, s.score), where
+        assert f.is_anomaly == s.is_anomaly, where
+        assert f.details.keys() == s.details.keys(), where
+        for key, expected in s.details.items():
+            assert close(float(f.details[key]), float(expected)), f"{key} at {where}"
+
+
+def test_consensus_members_are_registered_numeric_detectors() -> None:
+    from udfs.detectors.consensus import MEMBER_CHOICES
+
+    for name in MEMBER_CHOICES:
+        cls = REGISTRY[name]
+        assert cls.input_kind_of(cls.parameters.defaults()) == "float", name
+    assert "consensus" not in MEMBER_CHOICES
+
+
+def test_consensus_names_the_members_that_fired() -> None:
+    detector = REGISTRY["consensus"](detectors=("mad", "zscore", "contextual"), combine="vote", k=2,
+                                     member_options="mad.window=50, zscore.window=50, contextual.min=0")
+    for i in range(200):
+        detector.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
+    verdict = detector.update(T0 + 200 * MINUTE, 40.0)
+    assert verdict.details["fired"] == "mad,zscore" and verdict.details["votes"] == 2 and verdict.is_anomaly
+    assert detector.params()["member_options"] == "mad.window=50, zscore.window=50, contextual.min=0"
+    quiet = REGISTRY["consensus"](detectors=("mad", "zscore"), combine="vote", k=2)
+    for i in range(200):
+        verdict = quiet.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
+    assert verdict.details["fired"] == "" and not verdict.is_anomaly

@@ -1,0 +1,193 @@
+"""Several detectors on one series, their scores made comparable and combined (vote, max or mean)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from udfs.detectors._percentile_rank import PercentileRank
+from udfs.detectors.base import Detector, Verdict
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.durations import parse_duration
+from udfs.params.limits import MAX_WINDOW
+
+__all__ = ["Consensus"]
+
+#: Detectors that may be members: every registered numeric detector but the ensemble itself.
+MEMBER_CHOICES = (
+    "changepoint", "contextual", "dbscan", "distribution_shift", "forecast", "iqr", "knn_cad", "lof", "mad",
+    "matrix_profile", "one_class_svm", "pca", "relative_entropy", "sigma", "spectral_residual", "spike", "zscore",
+)
+
+
+def parse_member_options(text: str, members: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``"mad.window=200, sigma.consensus=4"`` -> ``{"mad": {"window": 200}, "sigma": {"consensus": 4}}``.
+
+    Values are read as int, float, true/false, a duration for a duration parameter,
+    or text; each member then checks its own values.
+
+    >>> parse_member_options("mad.window=200, contextual.min=0", ("mad", "contextual"))
+    {'mad': {'window': 200}, 'contextual': {'min': 0}}
+    """
+    from udfs.detectors import REGISTRY
+
+    options: dict[str, dict[str, Any]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        member, dot, param = key.strip().partition(".")
+        if not sep or not dot or not param:
+            raise InvalidParameterError(f"member_options: expected MEMBER.PARAM=VALUE, got {item!r}")
+        if member not in members:
+            raise InvalidParameterError(f"member_options: {member!r} is not a member ({', '.join(members)})")
+        cls = REGISTRY[member]
+        known = list(cls.parameters or cls.parameter_constraints)  # the latter: not yet on ParamSet
+        if param not in known:
+            raise InvalidParameterError(
+                f"member_options: {member} has no parameter {param!r} (known: {', '.join(known)})"
+            )
+        declared = cls.parameters.get(param)
+        options.setdefault(member, {})[param] = _literal(value.strip(), declared.kind if declared else "")
+    return options
+
+
+def _literal(text: str, kind: str) -> Any:
+    if kind == "duration":
+        try:
+            return parse_duration(text)
+        except ValueError:
+            pass
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+class Consensus(Detector):
+    """Run ``detectors`` on the same values and combine their comparable scores.
+
+    Each member runs with its defaults (or ``member_options``). Its raw score goes
+    through a calibration to [0, 1]: the mid-rank among the member's last
+    ``rank_window`` scores (so a z-score of 4 and a p-value of 0.999 become
+    comparable). A member has *fired* when its own verdict is an anomaly. With
+    ``combine`` = ``vote`` the value is an anomaly when at least ``k`` members fired
+    and the score is the ``k``-th highest calibrated member score; with ``max`` or
+    ``mean`` the score is the highest or the mean calibrated score and the value an
+    anomaly when it reaches ``threshold``.
+
+    Notes
+    -----
+    Members still warming up (NaN score) are left out of the combination; the score
+    is NaN while every member is. ``details``: ``fired`` (names of the members that
+    fired, comma separated, ``""`` for none), ``votes`` (how many) and
+    ``<member>_score`` (each calibrated score).
+
+    Examples
+    --------
+    >>> detector = Consensus(detectors=("mad", "zscore"), k=2, rank_window=200)
+    >>> for i in range(300):
+    ...     _ = detector.update(i, 10.0 + (i % 5) * 0.1)
+    >>> verdict = detector.update(300, 50.0)
+    >>> verdict.is_anomaly, verdict.details["fired"], verdict.score
+    (True, 'mad,zscore', 1.0)
+    """
+
+    name: ClassVar[str] = "consensus"
+    parameters: ClassVar[ParamSet] = ParamSet(
+        detectors=Param.names(("contextual", "mad", "sigma"), MEMBER_CHOICES, "Member detectors (comma separated).",
+                              min_items=1),
+        combine=Param.choice("vote", ("vote", "max", "mean"), "How member scores combine: vote (k of n), max, mean."),
+        k=Param.integer(2, "Members that must fire for a vote (at most the number of members).", low=1, high=100),
+        threshold=Param.number(0.99, "Anomaly when a max or mean combined score reaches this.", low=0, high=1,
+                               closed="right"),
+        rank_window=Param.integer(1000, "Recent scores of each member its score is ranked among.", low=2,
+                                  high=MAX_WINDOW),
+        member_options=Param.text("", "Member parameters as MEMBER.PARAM=VALUE, comma separated."),
+    )
+    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"detectors": ("mad", "zscore"), "k": 3},
+        {"member_options": "mad.window"},
+        {"member_options": "iqr.window=50"},
+        {"member_options": "mad.no_such=1"},
+        {"member_options": "mad.window=-3"},
+    )
+    check_params: ClassVar[Mapping[str, Any]] = {"detectors": ("mad", "contextual"), "rank_window": 50,
+                                                 "member_options": "mad.window=50"}
+
+    detectors: tuple[str, ...]
+    combine: str
+    k: int
+    threshold: float
+    rank_window: int
+    member_options: str
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._members = self._build_members(self.params())
+        self._ranks = {name: PercentileRank(self.rank_window) for name in self.detectors}
+
+    @staticmethod
+    def _build_members(values: Mapping[str, Any]) -> dict[str, Detector]:
+        from udfs.detectors import REGISTRY
+
+        options = parse_member_options(values["member_options"], values["detectors"])
+        members = {}
+        for name in values["detectors"]:
+            try:
+                members[name] = REGISTRY[name](**options.get(name, {}))
+            except (InvalidParameterError, TypeError) as exc:
+                raise InvalidParameterError(f"member_options: {name}: {exc}") from None
+        return members
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        if values["combine"] == "vote" and values["k"] > len(values["detectors"]):
+            raise InvalidParameterError(
+                f"k must be <= the number of detectors ({len(values['detectors'])}), got {values['k']}"
+            )
+        cls._build_members(values)  # member options checked by the members, errors naming them
+
+    def score_one(self, t: int, x: Any) -> Verdict:
+        fired: list[str] = []
+        calibrated: dict[str, float] = {}
+        for name, member in self._members.items():
+            verdict = member.score_one(t, x)
+            calibrated[name] = self._ranks[name].calibrate(float(verdict.score))
+            if verdict.is_anomaly:
+                fired.append(name)
+        ranked = sorted((s for s in calibrated.values() if not math.isnan(s)), reverse=True)
+        details: dict[str, Any] = {"fired": ",".join(fired), "votes": len(fired)}
+        details.update({f"{name}_score": s for name, s in calibrated.items()})
+        if not ranked:
+            return Verdict(math.nan, False, details)
+        if self.combine == "vote":
+            score = ranked[self.k - 1] if len(ranked) >= self.k else 0.0
+            return Verdict(score, len(fired) >= self.k, details)
+        score = ranked[0] if self.combine == "max" else sum(ranked) / len(ranked)
+        return Verdict(score, score >= self.threshold, details)
+
+    def learn_one(self, t: int, x: Any) -> None:
+        for name, member in self._members.items():
+            self._ranks[name].learn(float(member.score_one(t, x).score))
+            member.learn_one(t, x)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params(),
+            "members": {name: member.state_dict() for name, member in self._members.items()},
+            "ranks": {name: rank.state_dict() for name, rank in self._ranks.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Consensus:
+        from udfs.detectors import REGISTRY
+
+        detector = cls(**state["params"])
+        detector._members = {name: REGISTRY[name].from_state(s) for name, s in state["members"].items()}
+        detector._ranks = {name: PercentileRank.from_state(s) for name, s in state["ranks"].items()}
+        return detector

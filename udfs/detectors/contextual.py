@@ -1,0 +1,159 @@
+"""Contextual anomaly detection: quantised values, left/right contexts learned online (after CAD OSE)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from udfs.detectors.base import Detector, Verdict
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_WINDOW
+
+__all__ = ["ContextualAnomaly"]
+
+class ContextualAnomaly(Detector):
+    """The share of the current value's facts that its left context did not predict.
+
+    After Smirnov's Contextual Anomaly Detector (CAD OSE, NAB 2016), written from its
+    description and reduced to one-step contexts. Each value is quantised into
+    ``bits`` bits over ``[min, max]`` (given, or the range seen so far); bit ``i``
+    with value ``b`` is the *fact* ``2 i + b``. A *context* pairs a left side, the
+    previous value's level, with a right side, a level that has followed it. The
+    facts of every right side learned for the previous level are the predicted
+    facts; the score is the share of the current value's ``bits`` facts among them
+    that were not predicted (1 when the previous level has no context yet), so a
+    value whose high bits were never seen after this level scores high even if its
+    low bits were. After a reported score reaches ``threshold`` the reported score
+    is 0 for the next ``rest_period`` values (CAD's rest; 0 by default, since
+    Kapacitor's alert node already de-duplicates alarms).
+
+    Notes
+    -----
+    The memory is ``4**bits`` contexts at most, whatever the length of the series.
+    A learned range widens as values arrive, which shifts the levels of later values;
+    give ``min`` and ``max`` when the range is known (NAB gives CAD the file's range).
+    Contexts with longer left sides (CAD's active "neurons") were tried and dropped:
+    the facts they predict are a subset of those the one-step context predicts.
+    Until ``min_periods`` values have been learned the score is NaN. NaN and infinite
+    values are not learned and score NaN. ``details``: ``raw_score`` (before the
+    rest period), ``level`` (the quantised value, -1 when not scored).
+
+    Examples
+    --------
+    >>> detector = ContextualAnomaly(min=0.0, max=8.0)
+    >>> for i in range(30):
+    ...     _ = detector.update(i, [1.0, 5.0, 3.0][i % 3])
+    >>> detector.update(30, 1.0).score
+    0.0
+    >>> verdict = detector.update(31, 7.5)   # 1 -> 7: bits 1 and 2 never followed 1
+    >>> round(verdict.score, 3), verdict.is_anomaly, verdict.details["level"]
+    (0.333, False, 7)
+    >>> detector.update(32, 0.0).is_anomaly  # 7 has no context yet
+    True
+    """
+
+    name: ClassVar[str] = "contextual"
+    parameters: ClassVar[ParamSet] = ParamSet(
+        bits=Param.integer(3, "Bits each value is quantised into (2**bits levels over the range).", low=1, high=8),
+        min=Param.number(None, "Lowest expected value (none: the lowest seen so far).", optional=True),
+        max=Param.number(None, "Highest expected value (none: the highest seen so far).", optional=True),
+        threshold=Param.number(0.75, "Anomaly when the score reaches this (CAD's base threshold).", low=0,
+                               high=1, closed="right"),
+        min_periods=Param.integer(10, "Values learned before scoring starts.", low=1, high=MAX_WINDOW),
+        rest_period=Param.integer(0, "Values after an alarm whose score is reported as 0.", low=0,
+                                  high=MAX_WINDOW),
+    )
+    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"min": 5.0, "max": 1.0},)
+    check_params: ClassVar[Mapping[str, Any]] = {"bits": 4, "rest_period": 20}
+    #: Parameters a benchmark that knows the series' range passes (as NAB does).
+    value_range_params: ClassVar[tuple[str, str]] = ("min", "max")
+
+    bits: int
+    min: float | None
+    max: float | None
+    threshold: float
+    min_periods: int
+    rest_period: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._low = math.inf
+        self._high = -math.inf
+        self._predicted: dict[int, int] = {}  # left level -> fact mask of the right sides learned
+        self._previous: int | None = None  # level of the last learned value
+        self._rest = 0  # values still to report as 0
+        self._learned = 0
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        low, high = values["min"], values["max"]
+        if low is not None and high is not None and not low < high:
+            raise InvalidParameterError(f"min must be < max ({high}), got {low}")
+
+    def _level(self, x: float) -> int:
+        low = self.min if self.min is not None else min(self._low, x)
+        high = self.max if self.max is not None else max(self._high, x)
+        if not high > low:
+            return 0
+        step = (high - low) / (1 << self.bits)
+        return min((1 << self.bits) - 1, max(0, int((x - low) / step)))
+
+    def _facts(self, level: int) -> int:
+        """Bit mask of the facts of ``level``: fact ``2 i + b`` for bit ``i`` of value ``b``."""
+        mask = 0
+        for i in range(self.bits):
+            mask |= 1 << (2 * i + ((level >> i) & 1))
+        return mask
+
+    def _raw(self, level: int) -> float:
+        assert self._previous is not None
+        predicted = self._predicted.get(self._previous, 0)
+        return (self._facts(level) & ~predicted).bit_count() / self.bits
+
+    def score_one(self, t: int, x: Any) -> Verdict:
+        x = float(x)
+        if not math.isfinite(x) or self._previous is None or self._learned < self.min_periods:
+            return Verdict(math.nan, False, {"raw_score": math.nan, "level": -1})
+        level = self._level(x)
+        raw = self._raw(level)
+        score = 0.0 if self._rest > 0 else raw
+        return Verdict(score, score >= self.threshold, {"raw_score": raw, "level": level})
+
+    def learn_one(self, t: int, x: Any) -> None:
+        x = float(x)
+        if not math.isfinite(x):
+            return
+        level = self._level(x)
+        if self._previous is not None and self._learned >= self.min_periods:
+            if self._rest > 0:
+                self._rest -= 1
+            elif self._raw(level) >= self.threshold:
+                self._rest = self.rest_period
+        if self._previous is not None:
+            self._predicted[self._previous] = self._predicted.get(self._previous, 0) | self._facts(level)
+        self._low, self._high = min(self._low, x), max(self._high, x)
+        self._previous = level
+        self._learned += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params(),
+            "range": [self._low, self._high] if self._low <= self._high else None,
+            "predicted": [[left, mask] for left, mask in self._predicted.items()],
+            "previous": self._previous,
+            "rest": self._rest,
+            "learned": self._learned,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> ContextualAnomaly:
+        detector = cls(**state["params"])
+        if state["range"] is not None:
+            detector._low, detector._high = (float(v) for v in state["range"])
+        detector._predicted = {int(left): int(mask) for left, mask in state["predicted"]}
+        detector._previous = None if state["previous"] is None else int(state["previous"])
+        detector._rest = int(state["rest"])
+        detector._learned = int(state["learned"])
+        return detector
