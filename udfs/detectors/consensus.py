@@ -42,7 +42,7 @@ def parse_member_options(text: str, members: tuple[str, ...]) -> dict[str, dict[
         if member not in members:
             raise InvalidParameterError(f"member_options: {member!r} is not a member ({', '.join(members)})")
         cls = REGISTRY[member]
-        known = list(cls.parameters or cls.parameter_constraints)  # the latter: not yet on ParamSet
+        known = list(cls.parameters)
         if param not in known:
             raise InvalidParameterError(
                 f"member_options: {member} has no parameter {param!r} (known: {', '.join(known)})"
@@ -116,8 +116,11 @@ class Consensus(Detector):
         {"member_options": "mad.no_such=1"},
         {"member_options": "mad.window=-3"},
     )
-    check_params: ClassVar[Mapping[str, Any]] = {"detectors": ("mad", "contextual"), "rank_window": 50,
-                                                 "member_options": "mad.window=50"}
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"detectors": ("mad", "contextual"), "rank_window": 50, "member_options": "mad.window=50"},
+        {"detectors": ("mad", "zscore"), "combine": "max", "rank_window": 50,
+         "member_options": "mad.window=50,zscore.window=50"},
+    )
 
     detectors: tuple[str, ...]
     combine: str

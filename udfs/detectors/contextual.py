@@ -66,7 +66,7 @@ class ContextualAnomaly(Detector):
                                   high=MAX_WINDOW),
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"min": 5.0, "max": 1.0},)
-    check_params: ClassVar[Mapping[str, Any]] = {"bits": 4, "rest_period": 20}
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"bits": 4, "rest_period": 20},)
     #: Parameters a benchmark that knows the series' range passes (as NAB does).
     value_range_params: ClassVar[tuple[str, str]] = ("min", "max")
 

@@ -72,8 +72,9 @@ class KnnConformal(Detector):
                                high=1, closed="right"),
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"k": 31, "train_size": 30},)
-    check_params: ClassVar[Mapping[str, Any]] = {"dim": 4, "k": 3, "train_size": 30, "calibration_size": 20,
-                                                 "rest_period": 10}
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"dim": 4, "k": 3, "train_size": 30, "calibration_size": 20, "rest_period": 10},
+    )
 
     dim: int
     k: int

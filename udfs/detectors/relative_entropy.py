@@ -71,7 +71,7 @@ class RelativeEntropy(Detector):
         max_hypotheses=Param.integer(50, "Hypotheses kept (the least matched dropped).", low=1, high=10_000),
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"min": 5.0, "max": 1.0},)
-    check_params: ClassVar[Mapping[str, Any]] = {"window": 20, "max_hypotheses": 1}
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 20, "max_hypotheses": 1},)
     #: Parameters a benchmark that knows the series' range passes (as NAB does).
     value_range_params: ClassVar[tuple[str, str]] = ("min", "max")
 
