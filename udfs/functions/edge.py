@@ -22,6 +22,7 @@ class Edge(DetectorUDF):
     name = "edge"
     summary = "State changes with previous state, its duration, debounce, hysteresis and flapping."
     detector = "udfs.detectors.edge:EdgeDetector"
+    calibrates = False  # a state change is the event itself: no score to calibrate
     options = OptionSet(
         [
             *common_options(emit_choices=("changes", "all", "anomalies"), emit_default="changes"),
