@@ -116,6 +116,12 @@ class DetectorUDF(PerGroupUDF[Any]):
             cls._listed_options = listed
             cls.options = _DerivedOptions()  # type: ignore[assignment]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.calibration: dict[str, Any] | None = None
+        self.alerting: dict[str, Any] = {}
+        self._window_fit = WindowFit({}, {})
+
     @classmethod
     def is_calibrated(cls) -> bool:
         """Whether this UDF has the calibration options: stream UDFs that ``calibrates``."""
@@ -142,7 +148,7 @@ class DetectorUDF(PerGroupUDF[Any]):
         self._detector_cls = self.detector_class()
         self.field: str = config["field"]
         self.emit: str = config["emit"]
-        self.calibration: dict[str, Any] | None = None
+        self.calibration = None
         if self.is_calibrated():
             self.calibration = {k: config[k] for k in CALIBRATION_PARAMETERS}
         self.params = self.detector_params({k: v for k, v in config.items() if k not in CALIBRATION_PARAMETERS})
@@ -150,7 +156,7 @@ class DetectorUDF(PerGroupUDF[Any]):
         # its params() are what a restored group's detector must have been built with.
         self.expected_params = self._detector_cls(**self.params).params()
         self._takes_states = self._detector_cls.input_kind_of(self.expected_params) == "state"
-        self.alerting: dict[str, Any] = {}
+        self.alerting = {}
         self._window_fit = WindowFit(
             {s.name: config[s.name] for s in self.options if s.types == (ValueType.DURATION,) and config.get(s.name)},
             {s.name: config[s.name] for s in self.options if s.types == (ValueType.INT,) and config.get(s.name)},
@@ -161,7 +167,8 @@ class DetectorUDF(PerGroupUDF[Any]):
         declared = self.detector_class().parameters
         if declared:
             return {k: config[k] for k in declared if k in config}
-        return {k: v for k, v in config.items() if k not in _COMMON and v is not None}
+        return {k: v for k, v in config.items()
+                if k not in _COMMON and k not in CALIBRATION_PARAMETERS and v is not None}
 
     def new_group(self, group: str) -> Any:
         return self._detector_cls(**self.params)

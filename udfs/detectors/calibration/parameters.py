@@ -11,9 +11,9 @@ Defaults, and why (see ``udfs/detectors/calibration/__init__.py`` for the method
 * ``risk=1e-5``: the false-alarm budget, a tail probability per point. Numenta's own
   cut-off (likelihood 0.99999, log-likelihood 0.5). At one point a minute it budgets
   one false alarm in about 70 days before the cooldown.
-* ``cooldown=1h``: after an alert, none in the same group for an hour: one incident,
-  one alert. earthgecko Skyline waits 12 h (its ``EXPIRATION_TIME``); an hour keeps
-  a second incident the same day visible.
+* ``cooldown=12h``: after an alert, none in the same group for 12 hours: one incident,
+  one alert, as earthgecko Skyline does (NAB's Skyline detector waits 12 h). Set a
+  shorter one where a second incident the same morning matters more than quiet.
 * ``learning_period=288`` points (a day of 5-minute data, Numenta's
   ``claLearningPeriod``): no verdict before the calibration has seen that many scores.
 """
@@ -29,6 +29,7 @@ __all__ = ["CALIBRATION_MODES", "CALIBRATION_PARAMETERS"]
 CALIBRATION_MODES = ("likelihood", "spot", "dspot", "none")
 
 _HOUR_NS = 3_600_000_000_000
+_COOLDOWN_NS = 12 * _HOUR_NS
 
 CALIBRATION_PARAMETERS = ParamSet(
     calibration=Param.choice(
@@ -42,7 +43,7 @@ CALIBRATION_PARAMETERS = ParamSet(
         low=1e-9, high=0.5, closed="both",
     ),
     cooldown=Param.duration(
-        _HOUR_NS, "After an alert, no further alert in the same group for this long (0s: no cooldown).",
+        _COOLDOWN_NS, "After an alert, no further alert in the same group for this long (0s: no cooldown).",
         low=0, high=MAX_DURATION_NS,
     ),
     learning_period=Param.integer(

@@ -31,8 +31,9 @@ class Spot(Calibrator):
     threshold ``t`` (their ``level`` quantile) and the first peaks (excesses over
     ``t``); a GPD fitted to the peaks gives ``z_q = t + sigma / gamma ((q n / N_t)^-gamma - 1)``,
     the score exceeded with probability ``q = risk`` per point. After that a score
-    beyond ``z_q`` is an alert and is not learned; one between ``t`` and ``z_q`` is a new
-    peak and the tail is refitted. The calibrated score is the log form of the tail
+    beyond ``z_q`` is an alert; one between ``t`` and ``z_q`` is a new
+    peak and the tail is refitted; an alert is kept as a peak at ``z_q`` (see
+    ``learn_one``) rather than left out as in the paper. The calibrated score is the log form of the tail
     probability ``(N_t / n) P(Y > x - t)``.
 
     Unlike the paper, which keeps every peak forever, peaks (and the count ``n``)
@@ -91,8 +92,8 @@ class Spot(Calibrator):
 
     def _tail_probability(self, x: float) -> float:
         span, peaks = self._span(), len(self._peaks)
-        if x <= self._t:
-            return min(1.0, peaks / span) if peaks else 1.0
+        if x <= self._t:  # not even a peak: never an alert
+            return 1.0
         if peaks == 0:  # nothing ever exceeded t: one observation in span + 1
             return 1.0 / (span + 1)
         return peaks / span * self._tail.survival(x - self._t)
@@ -119,10 +120,15 @@ class Spot(Calibrator):
                 self._start()
             return
         if self._tail_probability(x) <= self.risk:
-            return  # an alert: not learned
-        self._remember(raw)
-        if x > self._t:
-            self._peaks.append((self._k, x - self._t))
+            # An alert counts as a peak at z_q: the number of exceedances stays honest (leaving
+            # alerts out entirely lowers z_q, which makes more alerts: a feedback loop), while the
+            # anomaly's own size does not widen the tail.
+            z = self._threshold()
+            self._peaks.append((self._k, max((z if math.isfinite(z) else x) - self._t, 0.0)))
+        else:
+            self._remember(raw)
+            if x > self._t:
+                self._peaks.append((self._k, x - self._t))
         self._k += 1
         expired = False
         while self._peaks and self._peaks[0][0] < self._k - self.historic_window:
