@@ -88,7 +88,7 @@ class _DerivedOptions:
                 taken = {spec.name for spec in specs}
                 specs += [OptionSpec.from_param(p) for p in CALIBRATION_PARAMETERS.values() if p.name not in taken]
             cached = OptionSet(specs)
-            cls._derived_options = cached
+            setattr(cls, "_derived_options", cached)  # noqa: B010 - cached on this very class
         return cached
 
 
@@ -124,8 +124,10 @@ class DetectorUDF(PerGroupUDF[Any]):
 
     @classmethod
     def is_calibrated(cls) -> bool:
-        """Whether this UDF has the calibration options: stream UDFs that ``calibrates``."""
-        return cls.calibrates and cls.wants == EdgeType.STREAM
+        """Whether this UDF has the calibration options: stream UDFs that ``calibrates``, on a
+        detector of numbers (not of states, whose verdict is the change itself)."""
+        return (cls.calibrates and cls.wants == EdgeType.STREAM
+                and getattr(cls.detector_class(), "input_kind", "float") != "state")
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:
