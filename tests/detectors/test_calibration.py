@@ -62,7 +62,8 @@ def naive_likelihood(raws: list[float], *, risk: float, learning_period: int, sh
         n = len(finite)
         if n >= learning_period and (n - learning_period) % 100 == 0:
             window = np.array(averages[-historic_window:])
-            estimate = (float(window.mean()), max(float(window.std()), math.sqrt(1.5e-5) * max(1.0, abs(window.mean()))))
+            floor = math.sqrt(1.5e-5) * max(1.0, abs(window.mean()))
+            estimate = (float(window.mean()), max(float(window.std()), floor))
     return out
 
 

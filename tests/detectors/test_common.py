@@ -229,3 +229,33 @@ def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(cls.__module__)
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS, report=False)
     assert attempted > 0 and failed == 0
+
+
+# -- the same checks over each detector with calibrated verdicts (what the UDFs run) -----------
+#: Small calibration windows so that the checks' streams reach alerting and bounded state.
+CALIBRATION_CHECK_PARAMS = {"learning_period": 30, "historic_window": 60, "short_window": 5, "drift_window": 5,
+                            "risk": 1e-2, "cooldown": 3 * STEP}
+CALIBRATED_CHECKS = tuple(c for c in CHECKS if c is not check_defaults)
+CALIBRATED_CASES = [
+    (name, mode, check)
+    for name in sorted(REGISTRY) if REGISTRY[name].input_kind != "state"
+    for mode in ("likelihood", "spot", "dspot", "none")
+    for check in CALIBRATED_CHECKS
+]
+
+
+def calibrated_for_checks(name: str, mode: str) -> type[Detector]:
+    from udfs.detectors.calibration import calibrated
+
+    base = calibrated(REGISTRY[name])
+    return type(base.__name__, (base,), {
+        "check_params": {**base.check_params, **CALIBRATION_CHECK_PARAMS, "calibration": mode},
+    })
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "check"), CALIBRATED_CASES,
+    ids=[f"calibrated-{name}-{mode}:{check.__name__.removeprefix('check_')}" for name, mode, check in CALIBRATED_CASES],
+)
+def test_calibrated_detector(name: str, mode: str, check: Callable[[type[Detector]], None]) -> None:
+    check(calibrated_for_checks(name, mode))

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from udfs.detectors.calibration import calibrated
 from udfs.detectors.isolation_forest import IsolationForestDetector
 from udfs.functions import load
-from udfs.detectors.calibration import calibrated
 from udfs.functions.isolation_forest import IsolationForestUDF
 from udfs.models.store import save_model
 from udfs.protocol import udf_pb2 as pb

@@ -113,7 +113,7 @@ class DetectorUDF(PerGroupUDF[Any]):
         super().__init_subclass__(**kwargs)
         listed = cls.__dict__.get("options")
         if isinstance(listed, OptionSet):  # listed by hand: derived around it (calibration added)
-            cls._listed_options = listed
+            setattr(cls, "_listed_options", listed)  # noqa: B010 - kept on this very class
             cls.options = _DerivedOptions()  # type: ignore[assignment]
 
     def __init__(self) -> None:
