@@ -47,8 +47,9 @@ def evaluate() -> None:
     """Measure detection quality."""
 
 
-#: Parameters through which a detector takes the expected value range; NAB hands every
-#: detector the min and max of the whole file (``inputMin``/``inputMax``) before the first row.
+#: Parameters through which a detector takes the expected value range (unless its class
+#: names them in ``value_range_params``); NAB hands every detector the min and max of the
+#: whole file (``inputMin``/``inputMax``) before the first row.
 RANGE_PARAMS = ("input_min", "input_max")
 
 
@@ -112,10 +113,12 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
             raise click.BadParameter(f"{name}: {exc}", param_hint="--detector") from None
         label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
         runs: list[tuple[str, Any, bool]] = [(label, None, False)]
-        if all(p in cls.parameters for p in RANGE_PARAMS) and not any(p in params for p in RANGE_PARAMS):
-            def with_range(nab_file: Any, params: dict[str, Any] = params, wrapped: Any = wrapped) -> Any:
-                return wrapped(**params, input_min=float(nab_file.values.min()),
-                               input_max=float(nab_file.values.max()))
+        names = tuple(getattr(cls, "value_range_params", None) or RANGE_PARAMS)
+        if all(p in cls.parameters for p in names) and not any(p in params for p in names):
+            def with_range(nab_file: Any, params: dict[str, Any] = params, wrapped: Any = wrapped,
+                           names: tuple[str, ...] = names) -> Any:
+                low, high = float(nab_file.values.min()), float(nab_file.values.max())
+                return wrapped(**params, **{names[0]: low, names[1]: high})
             runs.append((f"{label} (NAB range)", with_range, True))
         for run_label, for_file, nab_range in runs:
             click.echo(f"evaluating {run_label} ...", err=True)
