@@ -303,3 +303,52 @@ def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(cls.__module__)
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS, report=False)
     assert attempted > 0 and failed == 0
+
+
+# -- the same checks over each detector with calibrated verdicts (what the UDFs run) -----------
+#: Small calibration windows so that the checks' streams reach alerting and bounded state.
+CALIBRATION_CHECK_PARAMS = {"learning_period": 20, "historic_window": 30, "short_window": 3, "drift_window": 5,
+                            "risk": 1e-2, "cooldown": 3 * STEP}
+
+
+def check_calibration_bounded(case: Case) -> None:
+    """The calibration keeps at most ``historic_window`` entries per list, whatever the stream.
+
+    (How many SPOT peaks fall in the window depends on the data, so the size at two windows
+    is not yet the bound; the detector's own state is checked by ``memory_bounded`` above.)
+    """
+    detector = case.make()
+    bound = CALIBRATION_CHECK_PARAMS["historic_window"]
+    for i, (t, x) in enumerate(case.stream(10 * case.window), start=1):
+        detector.update(t, x)
+        if i % 50 == 0:
+            state = detector.state_dict()["calibration"]["calibrator"] or {}
+            assert all(len(v) <= bound for v in state.values() if isinstance(v, list)), i
+
+
+CALIBRATED_CHECKS = tuple(c for c in CHECKS if c not in (check_defaults, check_memory_bounded)) + (
+    check_calibration_bounded,
+)
+CALIBRATED_CASES = [
+    (name, mode, check)
+    for name in sorted(REGISTRY) if REGISTRY[name].input_kind != "state"
+    for mode in ("likelihood", "spot", "dspot", "none")
+    for check in CALIBRATED_CHECKS
+]
+
+
+def calibrated_case(name: str, mode: str) -> Case:
+    """The detector in its first check configuration, with calibrated verdicts in ``mode``."""
+    from udfs.detectors.calibration import calibrated
+
+    base = REGISTRY[name]
+    config = {**base.check_configs[0], **CALIBRATION_CHECK_PARAMS, "calibration": mode}
+    return Case(calibrated(base), config)
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "check"), CALIBRATED_CASES,
+    ids=[f"calibrated-{name}-{mode}:{check.__name__.removeprefix('check_')}" for name, mode, check in CALIBRATED_CASES],
+)
+def test_calibrated_detector(name: str, mode: str, check: Callable[[Case], None]) -> None:
+    check(calibrated_case(name, mode))

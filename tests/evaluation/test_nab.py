@@ -397,10 +397,11 @@ def test_evaluate_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert own.raw == pytest.approx(1.0) and own.normalised == pytest.approx(100.0)
     table = report.to_markdown().splitlines()
     assert table[0] == (
-        "| detector | standard | low FP | low FN | standard (own verdict) "
-        "| low FP (own verdict) | low FN (own verdict) |"
+        "| detector | standard | low FP | low FN | standard (calibrated) | low FP (calibrated) "
+        "| low FN (calibrated) | standard (own verdict) | low FP (own verdict) | low FN (own verdict) |"
     )
-    assert table[1] == "|" + " --- |" * 7
+    assert table[1] == "|" + " --- |" * 10
+    assert " | n/a | n/a | n/a | " in table[2]  # no calibrated_score reported
     assert table[2].startswith("| fires_at | ") and table[2].endswith(" | 100.0 | 100.0 | 100.0 |")
     assert report.to_markdown(header=False) == table[2]
     assert "| own verdict | standard | 1 | 1.000 | 100.0 | 1 | 0 | 0 |" in report.details_markdown()

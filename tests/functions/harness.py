@@ -9,10 +9,15 @@ from udfs.functions.base import UDF
 from udfs.protocol import FrameDecoder, Outbox
 from udfs.protocol import udf_pb2 as pb
 
-__all__ = ["Harness", "init_request"]
+__all__ = ["Duration", "Harness", "init_request"]
+
+
+class Duration(int):
+    """An option value sent as a DURATION (nanoseconds), not an INT."""
+
 
 _TYPES = {str: (pb.STRING, "stringValue"), int: (pb.INT, "intValue"), float: (pb.DOUBLE, "doubleValue"),
-          bool: (pb.BOOL, "boolValue")}
+          bool: (pb.BOOL, "boolValue"), Duration: (pb.DURATION, "durationValue")}
 
 
 def init_request(**options: Any) -> pb.InitRequest:

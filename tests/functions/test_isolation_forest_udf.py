@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from udfs.detectors.calibration import calibrated
 from udfs.detectors.isolation_forest import IsolationForestDetector
 from udfs.functions import load
 from udfs.functions.isolation_forest import IsolationForestUDF
 from udfs.models.store import save_model
 from udfs.protocol import udf_pb2 as pb
 
-from .harness import Harness
+from .harness import Duration, Harness
 
 FIELDS = ["temperature", "humidity", "ink_level"]
 
@@ -58,10 +59,11 @@ def verdicts(out: list[pb.Point]) -> list[tuple[int, str, float, bool]]:
 
 
 def inline_verdicts(stream: list[pb.Point], **params: Any) -> list[tuple[int, str, float, bool]]:
-    detectors: dict[str, IsolationForestDetector] = {}
+    # The UDF's verdicts are the detector's followed by the shared calibration (default options).
+    detectors: dict[str, Any] = {}
     out = []
     for p in stream:
-        detector = detectors.setdefault(p.group, IsolationForestDetector(**params))
+        detector = detectors.setdefault(p.group, calibrated(IsolationForestDetector)(**params))
         v = detector.update(p.time, [p.fieldsDouble[f] for f in FIELDS])
         out.append((p.time, p.group, v.score, v.is_anomaly))
     return out
@@ -264,7 +266,7 @@ def model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_pretrained_model_scores_from_the_first_point(model_dir: Path) -> None:
-    h = forest(field=FIELDS, model="printer", model_dir=str(model_dir))
+    h = forest(field=FIELDS, model="printer", model_dir=str(model_dir), calibration="none", cooldown=Duration(0))
     assert h.response.success, h.response.error
     stream = points(150)
     out = h.feed(stream)
@@ -276,7 +278,8 @@ def test_a_pretrained_model_scores_from_the_first_point(model_dir: Path) -> None
     # Snapshots name the model; a task with another (or no) model starts fresh from them.
     snapshot = h.udf.snapshot().snapshot
     assert json.loads(snapshot)["state"]["model"]["name"] == "printer"
-    again = forest(field=FIELDS, model="printer", model_dir=str(model_dir))
+    again = forest(field=FIELDS, model="printer", model_dir=str(model_dir), calibration="none",
+                   cooldown=Duration(0))
     assert again.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and again.udf.groups
     untrained = forest(**SMALL)
     assert untrained.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and not untrained.udf.groups

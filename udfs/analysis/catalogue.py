@@ -57,7 +57,7 @@ def detector_catalogue() -> list[dict[str, Any]]:
         if not issubclass(cls, DetectorUDF):
             continue
         params = cls.detector_class().parameters
-        constraints = cls.option_constraints()
+        constraints: dict[str, Any] = {}  # every detector parameter is a Param now
         options = []
         for spec in cls.options:
             if spec.name == "emit":

@@ -8,6 +8,7 @@ from udfs.evaluation.nab import (
     NabReport,
     SupportsUpdate,
     evaluate,
+    evaluate_run,
     evaluate_scores,
     run_detector,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ProfileScore",
     "SupportsUpdate",
     "evaluate",
+    "evaluate_run",
     "evaluate_scores",
     "load_corpus",
     "probationary_length",

@@ -53,30 +53,52 @@ def evaluate() -> None:
     """Measure detection quality."""
 
 
+#: Parameters through which a detector takes the expected value range (unless its class
+#: names them in ``value_range_params``); NAB hands every detector the min and max of the
+#: whole file (``inputMin``/``inputMax``) before the first row.
+RANGE_PARAMS = ("input_min", "input_max")
+
+
 @evaluate.command()
 @click.option("--detector", "-d", "specs", multiple=True, metavar="NAME[:K=V,...]",
-              help="Detector to score, with optional parameters, e.g. 'zscore:mode=ewma,alpha=0.05' or "
-                   "'sigma:full_duration=10d' (durations with their unit) "
-                   "(repeatable; default: every registered numeric detector with its defaults).")
+              help="Detector to score, with optional detector and calibration parameters, e.g. "
+                   "'zscore:mode=ewma,alpha=0.05', 'sigma:full_duration=10d' (durations with their unit) or "
+                   "'mad:calibration=spot,risk=1e-4' (repeatable; default: every registered numeric detector "
+                   "with its defaults).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/nab"),
-              show_default=True, help="The NAB subset (CSV files and labels/combined_windows.json).")
+              show_default=True,
+              help="NAB data: the bundled subset or a NAB checkout (data/<category>/*.csv and "
+                   "labels/combined_windows.json; all 58 files of a full NAB).")
 @click.option("--markdown", is_flag=True, help="Print the README table (and per-profile details) as Markdown.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document: per detector and profile, the threshold sweep, the raw-score sweep "
+                   "and the own verdicts, each with its threshold, normalised and raw score, TP/FP/FN.")
+@click.option("--export-results", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Write NAB results files DIR/<detector>/<category>/<detector>_<file>.csv "
+                                  "(timestamp,value,anomaly_score,label; scores in [0, 1]) for NAB's run.py.")
 @click.option("--details", is_flag=True, help="Also print thresholds, raw scores and TP/FP/FN per profile.")
 @click.option("--random-baseline", "random_seed", type=int, default=None, metavar="SEED",
               help="Add a row for uniform random scores (NAB's 'random' detector) drawn with this seed.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars on stderr (default: if a tty).")
-def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, random_seed: int | None,
-        progress: bool | None) -> None:
+def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, export_dir: Path | None,
+        details: bool, random_seed: int | None, progress: bool | None) -> None:
     """Stream every NAB series through each detector and compute NAB scores.
 
-    Each detector sees the rows in order, one `update(t, x)` per row, exactly the
-    streaming code the UDFs run. Scores are normalised NAB scores for the
-    standard, reward_low_FP_rate and reward_low_FN_rate profiles, once with NAB's
-    best single threshold on the anomaly score and once with the detector's own
-    is_anomaly verdicts.
+    Each detector runs exactly as in its UDF: the streaming detector, one
+    `update(t, x)` per row, followed by the same calibration and cooldown
+    (`.calibration()`, `.risk()`, `.cooldown()`; give them as parameters to change
+    them). Scores are normalised NAB scores for the standard, reward_low_FP_rate and
+    reward_low_FN_rate profiles: with NAB's best single threshold on the raw anomaly
+    score, on the calibrated score, and for the own is_anomaly verdicts. A detector
+    taking an expected range (input_min, input_max) is scored without it and with
+    each file's min and max, as NAB hands them.
     """
+    import json
+
     from udfs.detectors import REGISTRY
-    from udfs.evaluation import evaluate as run_evaluation
+    from udfs.detectors.calibration import calibrated
+    from udfs.evaluation import evaluate_run, load_corpus, run_detector
+    from udfs.evaluation.nab_export import export_results, nab_detector_name, report_as_json
     from udfs.params.constraints import InvalidParameterError
 
     if progress is None:
@@ -84,34 +106,56 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, r
     chosen = [parse_detector_spec(s) for s in specs] or [
         (name, {}) for name, cls in sorted(REGISTRY.items()) if getattr(cls, "input_kind", "float") == "float"
     ]
-    reports = []
+    corpus = load_corpus(data_dir)
+    reports, documents = [], []
     for name, params in chosen:
         cls = REGISTRY.get(name)
         if cls is None:
             raise click.BadParameter(f"unknown detector {name!r}; known: {', '.join(sorted(REGISTRY))}",
                                      param_hint="--detector")
-        label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        wrapped = calibrated(cls) if cls.input_kind != "state" else cls
         try:
-            params = _typed(cls, params)
-            cls(**params)
-        except (InvalidParameterError, TypeError) as exc:
+            params = _typed(wrapped, params)
+            wrapped(**params)
+        except (InvalidParameterError, TypeError, ValueError) as exc:
             raise click.BadParameter(f"{name}: {exc}", param_hint="--detector") from None
-        click.echo(f"evaluating {label} ...", err=True)
-        report = run_evaluation(functools.partial(cls, **params), data_dir, progress=progress, name=label)
-        reports.append(report)
-        if not markdown:
-            click.echo(report.to_markdown(header=len(reports) == 1))
+        label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        runs: list[tuple[str, Any, bool]] = [(label, None, False)]
+        names = tuple(getattr(cls, "value_range_params", None) or RANGE_PARAMS)
+        if all(p in cls.parameters for p in names) and not any(p in params for p in names):
+            def with_range(nab_file: Any, params: dict[str, Any] = params, wrapped: Any = wrapped,
+                           names: tuple[str, ...] = names) -> Any:
+                low, high = float(nab_file.values.min()), float(nab_file.values.max())
+                return wrapped(**params, **{names[0]: low, names[1]: high})
+            runs.append((f"{label} (NAB range)", with_range, True))
+        for run_label, for_file, nab_range in runs:
+            click.echo(f"evaluating {run_label} ...", err=True)
+            run = run_detector(functools.partial(wrapped, **params), corpus, progress=progress, for_file=for_file)
+            report = evaluate_run(corpus, run, name=run_label)
+            reports.append(report)
+            documents.append(report_as_json(report, nab_range=nab_range,
+                                            params={**wrapped(**params).params()}))
+            if export_dir is not None:
+                directory = nab_detector_name(run_label.replace(" (NAB range)", "_nab_range"))
+                export_results(corpus, run, export_dir, directory)
+                click.echo(f"wrote {len(corpus)} NAB results files to {export_dir / directory}", err=True)
+            if not markdown and not as_json:
+                click.echo(report.to_markdown(header=len(reports) == 1))
     if random_seed is not None:
         import numpy as np
 
-        from udfs.evaluation import evaluate_scores, load_corpus
+        from udfs.evaluation import evaluate_scores
 
-        corpus = load_corpus(data_dir)
         rng = np.random.default_rng(random_seed)
         scores = {f.key: rng.random(len(f)) for f in corpus}
         reports.append(evaluate_scores(corpus, scores, detector=f"random (seed {random_seed})"))
-        if not markdown:
+        documents.append(report_as_json(reports[-1], nab_range=False, params={}))
+        if not markdown and not as_json:
             click.echo(reports[-1].to_markdown(header=len(reports) == 1))
+    if as_json:
+        click.echo(json.dumps({"data_dir": str(data_dir), "files": len(corpus), "windows": corpus.n_windows,
+                               "detectors": documents}, indent=2, default=_json_default))
+        return
     if markdown:
         click.echo(reports[0].markdown_header())
         for report in reports:
@@ -119,3 +163,9 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, r
     if details:
         for report in reports:
             click.echo(f"\n{report.detector}\n{report.details_markdown()}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)

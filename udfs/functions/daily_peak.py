@@ -28,6 +28,7 @@ class DailyPeakUDF(DetectorUDF):
     summary = "Second stage: clears a detector's candidates that earlier days matched at the same time of day."
     detector = "daily_peak"
     adds_output_schema = False  # the first stage's tags and score stay
+    calibrates = False  # a second stage: it clears the first stage's calibrated candidates
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:

@@ -10,6 +10,16 @@ the input point with the output schema added:
 * tags ``detector`` (the UDF name), ``source`` (the input measurement) and
   ``field`` (the analysed field), so one Grafana query can show every detector.
 
+Every stream detector UDF on real-valued input also gets the calibration options
+(``.calibration()``, ``.risk()``, ``.cooldown()``, ... declared once in
+:mod:`udfs.detectors.calibration.parameters`): per group, a
+:class:`~udfs.detectors.calibration.CalibratedVerdicts` turns the detector's raw score
+into ``calibrated_score``, ``alert_rule`` and the ``is_anomaly`` verdict, with a
+false-alarm budget and a cooldown. ``anomaly_score`` stays the raw score.
+
+A duration window that cannot hold the points its detector needs is reported once
+per group on stderr (:mod:`udfs.functions.window_fit`).
+
 The detector module is imported in ``configure``, not at import time, so that
 ``udfs run NAME`` answers Kapacitor's start-up ``Info`` without loading scipy.
 """
@@ -20,10 +30,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
 from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.functions.window_fit import WindowFit
 from udfs.params.constraints import OneOf
-from udfs.protocol import set_field, udf_pb2
+from udfs.protocol import EdgeType, set_field, udf_pb2
 from udfs.registry import import_target
 
 __all__ = ["DetectorUDF", "Skip", "common_options"]
@@ -51,17 +63,28 @@ class Skip:
 class _DerivedOptions:
     """``options`` of a detector UDF: its own options plus one per declared detector parameter.
 
-    Computed on first access (Info, Init, the docs), not at import, and cached per class.
+    A UDF that still lists its options itself (``options = OptionSet([...])`` in its
+    class body) keeps that list. Either way the calibration options follow when the
+    UDF :meth:`~DetectorUDF.is_calibrated`. Computed on first access (Info, Init, the
+    docs), not at import, and cached per class.
     """
 
     def __get__(self, obj: Any, cls: type[DetectorUDF]) -> OptionSet:
         cached = cls.__dict__.get("_derived_options")
         if cached is None:
-            params = cls.detector_class().parameters
-            cached = OptionSet([
-                *cls.own_options(),
-                *(OptionSpec.from_param(p) for p in params.values() if p.name not in cls.hidden_params),
-            ])
+            listed = cls.__dict__.get("_listed_options")
+            if listed is not None:
+                specs = list(listed)
+            else:
+                params = cls.detector_class().parameters
+                specs = [
+                    *cls.own_options(),
+                    *(OptionSpec.from_param(p) for p in params.values() if p.name not in cls.hidden_params),
+                ]
+            if cls.is_calibrated():
+                taken = {spec.name for spec in specs}
+                specs += [OptionSpec.from_param(p) for p in CALIBRATION_PARAMETERS.values() if p.name not in taken]
+            cached = OptionSet(specs)
             setattr(cls, "_derived_options", cached)  # noqa: B010 - cached on this very class
         return cached
 
@@ -80,10 +103,32 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
     detector: ClassVar[str]
     #: Detector parameters that are not TICKscript options (set by the UDF itself).
     hidden_params: ClassVar[frozenset[str]] = frozenset()
+    #: False for detectors whose verdicts are not a score crossing a threshold (state changes).
+    calibrates: ClassVar[bool] = True
     options: ClassVar[OptionSet] = _DerivedOptions()  # type: ignore[assignment]
     #: False for a UDF whose output is not the annotated input point (a second stage that
     #: keeps the first stage's tags, a UDF writing predictions); the UDF checks skip the schema.
     adds_output_schema: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        listed = cls.__dict__.get("options")
+        if isinstance(listed, OptionSet):  # listed by hand: derived around it (calibration added)
+            setattr(cls, "_listed_options", listed)  # noqa: B010 - kept on this very class
+            cls.options = _DerivedOptions()  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calibration: dict[str, Any] | None = None
+        self.alerting: dict[str, Any] = {}
+        self._window_fit = WindowFit({}, {})
+
+    @classmethod
+    def is_calibrated(cls) -> bool:
+        """Whether this UDF has the calibration options: stream UDFs that ``calibrates``, on a
+        detector of numbers (not of states, whose verdict is the change itself)."""
+        return (cls.calibrates and cls.wants == EdgeType.STREAM
+                and getattr(cls.detector_class(), "input_kind", "float") != "state")
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:
@@ -102,15 +147,23 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         self._detector_cls = self.detector_class()
         self.field: str = config["field"]
         self.emit: str = config["emit"]
-        self.params = self.detector_params(config)
+        self.calibration = None
+        if self.is_calibrated():
+            self.calibration = {k: config[k] for k in CALIBRATION_PARAMETERS}
+        self.params = self.detector_params({k: v for k, v in config.items() if k not in CALIBRATION_PARAMETERS})
         # Build one now so that a bad combination is refused in Init, naming the option;
         # its params() are what a restored group's detector must have been built with.
         self.expected_params = self._detector_cls(**self.params).params()
         # The class's kind, not this instance's: edge with levels still takes strings as states.
         self._takes_states = self._detector_cls.input_kind == "state"
+        self.alerting = {}
+        self._window_fit = WindowFit(
+            {s.name: config[s.name] for s in self.options if s.types == (ValueType.DURATION,) and config.get(s.name)},
+            {s.name: config[s.name] for s in self.options if s.types == (ValueType.INT,) and config.get(s.name)},
+        )
 
     def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Detector keyword arguments from the options (default: same names, None = unset)."""
+        """Detector keyword arguments from the options (the detector's declared parameters)."""
         return {k: config[k] for k in self.detector_class().parameters if k in config}
 
     def new_group(self, group: str) -> Any:
@@ -118,6 +171,39 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
 
     def group_to_json(self, state: Any) -> Any:
         return state.state_dict()
+
+    def alerting_state(self, group: str) -> Any:
+        """The group's :class:`~udfs.detectors.calibration.CalibratedVerdicts` (made on first use)."""
+        stage = self.alerting.get(group)
+        if stage is None:
+            from udfs.detectors.calibration.verdicts import CalibratedVerdicts
+
+            stage = self.alerting[group] = CalibratedVerdicts(**(self.calibration or {}))
+        return stage
+
+    def get_state(self) -> Any:
+        state = super().get_state()
+        if self.calibration is not None:
+            state["alerting"] = {g: s.state_dict() for g, s in self.alerting.items()}
+        return state
+
+    def set_state(self, state: Any) -> None:
+        alerting: dict[str, Any] = {}
+        if self.calibration is not None and state.get("alerting") is not None:
+            # A snapshot from before calibration restores its detectors; calibration learns afresh.
+            from udfs.detectors.calibration.verdicts import CalibratedVerdicts
+
+            for group, data in state["alerting"].items():
+                stage = CalibratedVerdicts.from_state(data)
+                if stage.params() != self.calibration:
+                    raise ValueError("snapshot was taken with other calibration options")
+                alerting[str(group)] = stage
+        super().set_state(state)
+        self.alerting = alerting
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self.alerting = {}
 
     def group_from_json(self, data: Any) -> Any:
         detector = self._detector_cls.from_state(data)
@@ -144,7 +230,13 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         if isinstance(value, Skip):
             self.skips.skip("bad value", "%s at %d: %s", point.group or "(no group)", point.time, value.reason)
             return
+        if self._window_fit.active:
+            warning = self._window_fit.observe(point.group, point.time)
+            if warning:
+                self.log.warning("task %s group %s: %s", self.task_id, point.group or "(no group)", warning)
         verdict = self.group_state(point.group).update(point.time, value)
+        if self.calibration is not None:
+            verdict = self.alerting_state(point.group).update(point.time, verdict)
         if not self.should_emit(verdict):
             return
         self.outbox.point(self.annotate(point, verdict))

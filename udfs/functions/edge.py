@@ -21,6 +21,7 @@ class Edge(DetectorUDF):
     summary = ("State changes of a string/bool/int/float field with previous, current, previous_duration and a "
                "change counter; debounce, hysteresis bands for floats, flapping -> is_anomaly.")
     detector = "edge"
+    calibrates = False  # a state change is the event itself: no score to calibrate
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:

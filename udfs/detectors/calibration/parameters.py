@@ -1,0 +1,67 @@
+"""The calibration options every detector UDF shares, declared once.
+
+Imports nothing heavy: the UDF layer reads these declarations to answer Kapacitor's
+``Info`` before any detector (or numpy) is loaded.
+
+Defaults, and why (see ``udfs/detectors/calibration/__init__.py`` for the methods):
+
+* ``calibration='likelihood'``: Numenta's anomaly likelihood (Ahmad et al. 2017). It
+  needs no assumption about the scale of a detector's raw score, only that the recent
+  mean of the scores is unusual against their long-run distribution.
+* ``risk=1e-5``: the false-alarm budget, a tail probability per point. Numenta's own
+  cut-off (likelihood 0.99999, log-likelihood 0.5). At one point a minute it budgets
+  one false alarm in about 70 days before the cooldown.
+* ``cooldown=12h``: after an alert, none in the same group for 12 hours: one incident,
+  one alert, as earthgecko Skyline does (NAB's Skyline detector waits 12 h). Set a
+  shorter one where a second incident the same morning matters more than quiet.
+* ``learning_period=288`` points (a day of 5-minute data, Numenta's
+  ``claLearningPeriod``): no verdict before the calibration has seen that many scores.
+"""
+
+from __future__ import annotations
+
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_DURATION_NS, MAX_WINDOW
+
+__all__ = ["CALIBRATION_MODES", "CALIBRATION_PARAMETERS"]
+
+#: The calibration methods, as ``.calibration()`` names them.
+CALIBRATION_MODES = ("likelihood", "spot", "dspot", "none")
+
+_HOUR_NS = 3_600_000_000_000
+_COOLDOWN_NS = 12 * _HOUR_NS
+
+CALIBRATION_PARAMETERS = ParamSet(
+    calibration=Param.choice(
+        "likelihood", CALIBRATION_MODES,
+        "How raw scores become alerts: 'likelihood' (Numenta's anomaly likelihood), 'spot' / 'dspot' "
+        "(extreme-value threshold, DSPOT following drift), 'none' (the detector's own threshold).",
+    ),
+    risk=Param.number(
+        1e-5, "False-alarm budget: alert when a score this extreme has at most this probability "
+        "(per point) under the learned score distribution (not used by 'none').",
+        low=1e-9, high=0.5, closed="both",
+    ),
+    cooldown=Param.duration(
+        _COOLDOWN_NS, "After an alert, no further alert in the same group for this long (0s: no cooldown).",
+        low=0, high=MAX_DURATION_NS,
+    ),
+    learning_period=Param.integer(
+        288, "Scores the calibration learns from before its first verdict (not used by 'none').",
+        low=10, high=MAX_WINDOW,
+    ),
+    short_window=Param.integer(
+        10, "'likelihood': raw scores averaged into the short-term mean that is judged.", low=1, high=10_000,
+    ),
+    historic_window=Param.integer(
+        8640, "Recent scores the long-term distribution is estimated from (likelihood: Numenta's 8640; "
+        "spot/dspot: the span the peaks are kept for).", low=10, high=MAX_WINDOW,
+    ),
+    level=Param.number(
+        0.98, "'spot'/'dspot': quantile of the learning scores above which scores are peaks (Siffer et al.: 0.98).",
+        low=0.5, high=0.9999, closed="both",
+    ),
+    drift_window=Param.integer(
+        10, "'dspot': recent normal raw scores whose mean is taken as the drifting baseline.", low=1, high=100_000,
+    ),
+)
