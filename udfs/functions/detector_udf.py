@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from udfs.functions.base import PerGroupUDF, numeric_field
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.params.constraints import OneOf
-from udfs.protocol import set_field, udf_pb2
+from udfs.protocol import metrics, set_field, udf_pb2
 from udfs.registry import import_target
 
 __all__ = ["DetectorUDF", "Skip", "common_options"]
@@ -150,6 +150,8 @@ class DetectorUDF(PerGroupUDF[Any]):
             self.skips.skip("bad value", "%s at %d: %s", point.group or "(no group)", point.time, value.reason)
             return
         verdict = self.group_state(point.group).update(point.time, value)
+        if verdict.is_anomaly:
+            metrics.count("udfs_anomalies_total", udf=self.name)
         if not self.should_emit(verdict):
             return
         self.outbox.point(self.annotate(point, verdict))

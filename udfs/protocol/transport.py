@@ -215,6 +215,24 @@ class SocketServer:
             else:
                 log.warning("%s: connection closed after an error", label)
 
+    def after_fork(self) -> None:
+        """In a new worker process: a selector and stop pipe of its own (both are per process)."""
+        self._selector = selectors.DefaultSelector()
+        self._stop_r, self._stop_w = os.pipe()
+        for sock in self._bound:
+            self._selector.register(sock, selectors.EVENT_READ)
+        self._selector.register(self._stop_r, selectors.EVENT_READ)
+        with self._lock:
+            self._connections.clear()
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def close(self, *, remove_files: bool = True) -> None:
+        """Close the listeners (and remove their files when this process created them)."""
+        self._close_listeners(remove=remove_files and os.getpid() == self._owner_pid)
+
     def shutdown(self) -> None:
         """Stop accepting; safe to call from a signal handler or another thread."""
         try:
