@@ -28,7 +28,23 @@ _STOP_GRACE = 10.0  # seconds the workers have to end after SIGTERM, then SIGKIL
 _CONNECTIONS_GRACE = 2.0  # a stopping worker waits this long for its connections to close
 
 
-def _worker_main(server: SocketServer, index: int, after_fork: Callable[[int], None] | None) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGTERM this worker when the parent dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _worker_main(
+    server: SocketServer, index: int, after_fork: Callable[[int], None] | None, parent: int
+) -> None:
+    _die_with_parent(parent)
     server.after_fork()
     server.install_signal_handlers()
     try:
@@ -63,11 +79,12 @@ def serve_prefork(
         raise ValueError(f"workers must be >= 1, got {workers}")
     stop = threading.Event()
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
+    parent = os.getpid()
 
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child (covered by subprocess tests)
-            _worker_main(server, index, after_fork)
+            _worker_main(server, index, after_fork, parent)
         children[pid] = (index, time.monotonic())
         log.info("worker %d started (pid %d)", index, pid)
 
