@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from udfs.protocol import Dispatcher, Handler, Outbox, udf_pb2 as pb
+from udfs.protocol import Dispatcher, Handler, Outbox
+from udfs.protocol import udf_pb2 as pb
 from udfs.protocol.agent import BACKLOG_BYTES
 from udfs.protocol.framing import FrameDecoder, FrameError, decode_message, is_keepalive_request, point_request_body
 

@@ -13,7 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +40,7 @@ def init_frame() -> bytes:
     return frame(pb.Request(init=pb.InitRequest(taskID="t", nodeID="n")))
 
 
-def _read_init(read: "callable[[int], bytes]") -> None:  # type: ignore[valid-type]
+def _read_init(read: Callable[[int], bytes]) -> None:
     buf = b""
     while True:
         data = read(65536)
@@ -76,9 +78,9 @@ def test_process_udf_exits_within_a_second_of_stdin_closing(stuck: bool) -> None
     assert "Traceback" not in stderr, stderr
 
 
-def _write_quietly(stream: "object", data: bytes) -> None:
+def _write_quietly(stream: Any, data: bytes) -> None:
     try:
-        stream.write(data)  # type: ignore[attr-defined]
+        stream.write(data)
     except (BrokenPipeError, ValueError, OSError):
         pass  # closed by the test meanwhile
 

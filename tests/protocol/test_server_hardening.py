@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from udfs.functions.mirror import Mirror
-from udfs.protocol import udf_pb2 as pb
 from udfs.protocol import sockets as socket_files
+from udfs.protocol import udf_pb2 as pb
 from udfs.protocol.transport import SocketInUseError, SocketServer
 
 from .peer import KapacitorPeer
