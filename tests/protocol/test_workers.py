@@ -81,6 +81,8 @@ def test_workers_supervised_metrics_and_json_logs(sock_dir: Path) -> None:
         samples = _metrics(port)
         assert _total(samples, 'udfs_points_out_total{udf="mirror"') == 400
         assert _total(samples, 'udfs_connections_open{udf="mirror"') == 4
+        per_worker = [v for k, v in samples.items() if k.startswith('udfs_connections_open{udf="mirror"')]
+        assert len(per_worker) == 2 and min(per_worker) >= 1, f"connections not spread: {per_worker}"
         assert _total(samples, 'udfs_groups{udf="mad"') == 0  # the bad point created no group
         assert all('worker="' in k for k in samples)
 

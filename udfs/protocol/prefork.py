@@ -11,8 +11,10 @@ workers, waits for them and removes the socket files at exit.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -41,11 +43,30 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+class _ConnectionCounts:
+    """Open connections per worker, in memory shared by the parent and every worker."""
+
+    def __init__(self, workers: int) -> None:
+        self._slots = mmap.mmap(-1, 8 * workers)
+        self._workers = workers
+
+    def set(self, index: int, count: int) -> None:
+        struct.pack_into("q", self._slots, 8 * index, count)
+
+    def busier_than_another(self, index: int) -> bool:
+        counts = struct.unpack_from(f"{self._workers}q", self._slots)
+        return counts[index] > min(counts)
+
+
 def _worker_main(
-    server: SocketServer, index: int, after_fork: Callable[[int], None] | None, parent: int
+    server: SocketServer, index: int, after_fork: Callable[[int], None] | None, parent: int,
+    counts: _ConnectionCounts,
 ) -> None:
     _die_with_parent(parent)
     server.after_fork()
+    counts.set(index, 0)
+    server.on_connections = lambda count: counts.set(index, count)
+    server.defer_accept = lambda: counts.busier_than_another(index)
     server.install_signal_handlers()
     try:
         if after_fork is not None:
@@ -80,11 +101,14 @@ def serve_prefork(
     stop = threading.Event()
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
     parent = os.getpid()
+    # The kernel wakes every worker for a new connection and the first to call accept()
+    # wins, often the same one: a worker with more connections than another defers.
+    counts = _ConnectionCounts(workers)
 
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child (covered by subprocess tests)
-            _worker_main(server, index, after_fork, parent)
+            _worker_main(server, index, after_fork, parent, counts)
         children[pid] = (index, time.monotonic())
         log.info("worker %d started (pid %d)", index, pid)
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -102,6 +103,10 @@ class SocketServer:
         self._counter = 0
         self._owner_pid = os.getpid()
         self.ready = threading.Event()
+        #: Prefork balancing: ``defer_accept()`` True means "let a less busy worker take it".
+        self.defer_accept: Callable[[], bool] = lambda: False
+        #: Called with the number of open connections whenever it changes.
+        self.on_connections: Callable[[int], None] = lambda count: None
 
     def bind(self) -> None:
         """Lock the directories, create and listen on every socket (before Kapacitor starts).
@@ -142,6 +147,10 @@ class SocketServer:
                         return
                     listener = key.fileobj
                     assert isinstance(listener, socket.socket)
+                    if self.defer_accept():
+                        # Another worker has fewer connections: give it a moment to accept,
+                        # then accept anyway if it did not (it may be busy).
+                        time.sleep(0.002)
                     if self._accept(listener):
                         backoff = 0.0
                     else:
@@ -172,6 +181,7 @@ class SocketServer:
                         label, exc)
             with self._lock:
                 self._connections.discard(conn)
+                self.on_connections(len(self._connections))
             conn.close()
             return False
         return True
@@ -181,6 +191,7 @@ class SocketServer:
             self._counter += 1
             number = self._counter
             self._connections.add(conn)
+            self.on_connections(len(self._connections))
         name = f"{label}#{number}" if os.getpid() == self._owner_pid else f"{label}#{os.getpid()}.{number}"
         thread = threading.Thread(target=self._serve_connection, args=(conn, name, factory), name=name, daemon=True)
         thread.start()
@@ -207,6 +218,7 @@ class SocketServer:
         finally:
             with self._lock:
                 self._connections.discard(conn)
+                self.on_connections(len(self._connections))
             abandon()
             conn.close()
             # Health checks open a connection every few seconds: clean closes are debug noise.
