@@ -33,6 +33,19 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     "matrix_profile": [("emit", "all")],
     # one field; trained on the first 500 points in the background, refitted every 5000
     "isolation_forest": [("emit", "all"), ("train_size", 500), ("refit_every", 5000)],
+    "spectral_residual": [("emit", "all")],
+    # refit on the last 500 windows every 500 points, in line
+    "lof": [("emit", "all")],
+    "one_class_svm": [("emit", "all")],
+    "dbscan": [("emit", "all")],
+    "pca": [("emit", "all")],
+    # a Holt-Winters fit on 500 points, then one every 1000
+    "forecast": [("emit", "all")],
+    "spike": [("emit", "all")],
+    "changepoint": [("emit", "all")],
+    "distribution_shift": [("emit", "all")],
+    "mode_change": [("emit", "all")],
+    "loss": [("emit", "all"), ("field", "loss")],  # a 0/1 loss flag, lost at every 7th point
 }
 
 
@@ -60,6 +73,7 @@ def series(n: int) -> bytes:
         p.database = "telegraf"
         p.retentionPolicy = "autogen"
         p.fieldsDouble["value"] = values[i % len(values)]
+        p.fieldsDouble["loss"] = float(i % 7 == 0)
         frames.append(encode_frame(request))
     return b"".join(frames)
 

@@ -65,7 +65,7 @@ class _DerivedOptions:
                 *cls.own_options(),
                 *(OptionSpec.from_param(p) for p in params.values() if p.name not in cls.hidden_params),
             ])
-            cls._derived_options = cached
+            setattr(cls, "_derived_options", cached)  # noqa: B010 - cached on this very class
         return cached
 
 
