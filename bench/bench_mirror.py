@@ -3,8 +3,9 @@
 Sends N stream points (shaped like the recorded ADSL points: 2 tags, 1 field)
 to ``udfs run mirror`` (process mode) or to ``udfs serve`` (socket mode), reads
 every point back, and reports points/s and the UDF process's own CPU time per
-point, read from /proc/PID/stat (user + system, all threads) just before the
-first point is sent and after the last point came back, so start-up and Init
+point (compared with the protobuf floor: decoding each Request, copying its point into
+a Response and framing it, in plain protobuf calls in this process), read from
+/proc/PID/stat (user + system, all threads) just before the first point is sent and after the last point came back, so start-up and Init
 are not counted.
 
     python bench/bench_mirror.py --points 500000 --mode both
@@ -120,7 +121,7 @@ def bench_socket(payload: bytes, n: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
             [sys.executable, "-m", "udfs", "serve", "--socket-dir", tmp, "--udf", "mirror",
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", "1"],
         )
         path = Path(tmp) / "mirror.sock"
         deadline = time.monotonic() + 10
@@ -131,11 +132,30 @@ def bench_socket(payload: bytes, n: int) -> tuple[float, float]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(path))
         try:
-            return run_exchange(sock.sendall, sock.recv, proc.pid, payload, n, init_request("mirror"))
+            # The connection is served by the one worker process, a child of `udfs serve`.
+            (worker,) = map(int, Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split())
+            return run_exchange(sock.sendall, sock.recv, worker, payload, n, init_request("mirror"))
         finally:
             sock.close()
             proc.terminate()
             proc.wait(10)
+
+
+def protobuf_floor(payload: bytes, n: int, repeat: int = 3) -> float:
+    """CPU seconds per point of the plain-protobuf round trip (best of ``repeat``)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        decoder: FrameDecoder[pb.Request] = FrameDecoder(pb.Request)
+        out = []
+        for start in range(0, len(payload), 65536):
+            for request in decoder.feed(payload[start : start + 65536]):
+                response = pb.Response()
+                response.point.CopyFrom(request.point)
+                out.append(encode_frame(response))
+        best = min(best, time.process_time() - started)
+        assert len(out) == n
+    return best / n
 
 
 def main() -> None:
@@ -147,6 +167,7 @@ def main() -> None:
     payload = make_points(args.points)
     print(f"{args.points} points, {len(payload) / args.points:.0f} bytes each on the wire", file=sys.stderr)
     modes = ["process", "socket"] if args.mode == "both" else [args.mode]
+    best_cpu: dict[str, float] = {}
     for mode in modes:
         runs = [(bench_process if mode == "process" else bench_socket)(payload, args.points)
                 for _ in range(args.repeat)]
@@ -155,6 +176,11 @@ def main() -> None:
                   file=sys.stderr)
         wall, cpu = min(runs, key=lambda r: r[1])
         print(f"{mode:<8} best: {args.points / wall:>10,.0f} points/s   UDF CPU {cpu / args.points * 1e6:.2f} us/point")
+        best_cpu[mode] = cpu / args.points
+    floor = protobuf_floor(payload, args.points)
+    print(f"protobuf floor: {floor * 1e6:.2f} us/point (decode Request, copy point into Response, frame)")
+    for mode, cpu in best_cpu.items():
+        print(f"{mode:<8} agent / floor: {cpu / floor:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ module imports only click at the top; each command imports what it needs.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,27 @@ __all__ = ["main"]
 _LOG_LEVELS = ["debug", "info", "warning", "error"]
 
 
-def _setup_logging(level: str, label: str = "udfs") -> None:
+_LOG_FORMATS = ["text", "json"]
+
+
+def _setup_logging(level: str, label: str = "udfs", log_format: str = "text") -> None:
     # Kapacitor copies a process UDF's stderr into its own log: one line per event.
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level.upper()),
-        format=f"%(levelname)s {label}: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from udfs.service.jsonlog import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(label=label))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(levelname)s {label}: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
+
+
+def _log_format_option(function: Any) -> Any:
+    return click.option(
+        "--log-format", type=click.Choice(_LOG_FORMATS), default="text", show_default=True,
+        help="text: 'LEVEL name: message' lines; json: one JSON object per line (time, level, logger, udf, "
+             "pid, message).",
+    )(function)
 
 
 def _load(name: str) -> Any:
@@ -104,12 +119,15 @@ def list_cmd(markdown: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True)
-def run(name: str, log_level: str) -> None:
+@_log_format_option
+def run(name: str, log_level: str, log_format: str) -> None:
     """Serve one task over stdin/stdout (a process UDF).
 
-    This is what kapacitor.conf's prog/args start; see `udfs conf`.
+    This is what kapacitor.conf's prog/args start; see `udfs conf`. When Kapacitor
+    closes stdin (the task stops), the UDF exits within a second: queued work it
+    cannot finish by then is discarded.
     """
-    _setup_logging(log_level, name)
+    _setup_logging(log_level, name, log_format)
     cls = _load(name)
     if sys.stdin.isatty():
         # Someone typed `udfs run NAME` in a terminal: the protocol is binary, say so.
@@ -120,7 +138,17 @@ def run(name: str, log_level: str) -> None:
         )
     from udfs.protocol.transport import run_stdio
 
-    sys.exit(run_stdio(cls(), label=name))
+    sys.exit(run_stdio(cls(), label=name, exit_when_stuck=True))
+
+
+def _socket_mode(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    from udfs.protocol.sockets import check_mode
+
+    try:
+        return check_mode(int(value, 8))
+    except ValueError as exc:
+        message = str(exc) if value.lstrip("-").isdigit() else f"{value!r} is not an octal mode (e.g. 660)"
+        raise click.BadParameter(message) from None
 
 
 @main.command()
@@ -130,38 +158,50 @@ def run(name: str, log_level: str) -> None:
 )
 @click.option("--udf", "names", multiple=True, metavar="NAME", help="Serve only these UDFs (repeatable).")
 @click.option(
-    "--mode", default="660", show_default=True,
-    help="Permissions of the socket files (octal); Kapacitor's user needs read+write.",
+    "--mode", default="660", show_default=True, callback=_socket_mode,
+    help="Permissions of the socket files (octal, read/write bits only, within 666); Kapacitor's user needs "
+         "read+write.",
 )
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Worker processes accepting on the same sockets; a connection stays on one worker. "
+         "[default: the number of CPU cores]",
+)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics (off by default).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of the metrics endpoint.")
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True)
-def serve(socket_dir: Path, names: tuple[str, ...], mode: str, log_level: str) -> None:
+@_log_format_option
+def serve(socket_dir: Path, names: tuple[str, ...], mode: int, workers: int | None, metrics_port: int | None,
+          metrics_host: str, log_level: str, log_format: str) -> None:
     """Run UDFs as socket UDFs: one server, one unix socket per UDF.
 
-    Each connection (each Kapacitor task node) gets its own handler and state.
-    A stale socket file from a crashed server is replaced; a live one is not.
-    Stop with SIGTERM or Ctrl-C; the socket files are removed.
+    Each connection (each Kapacitor task node) gets its own handler and state, on one
+    worker process for its whole life. A second server on the same directory is
+    refused; a stale socket file from a crashed server is replaced; a live one is not.
+    Stop with SIGTERM or Ctrl-C: the workers stop and the socket files are removed.
     """
-    _setup_logging(log_level, "serve")
-    from udfs.functions import FUNCTIONS
+    _setup_logging(log_level, "serve", log_format)
     from udfs.protocol.transport import SocketInUseError, SocketServer
+    from udfs.service.serving import serve_workers
 
-    try:
-        file_mode = int(mode, 8)
-    except ValueError:
-        raise click.BadParameter(f"{mode!r} is not an octal mode", param_hint="--mode") from None
-    selected = names or tuple(sorted(FUNCTIONS))
-    sockets = {}
-    for name in selected:
-        cls = _load(name)
-        sockets[socket_dir.resolve() / f"{name}.sock"] = (name, cls)
-    server = SocketServer(sockets, mode=file_mode)
+    selected = names or tuple(sorted(_function_names()))
+    sockets = {socket_dir.resolve() / f"{name}.sock": (name, _load(name)) for name in selected}
+    server = SocketServer(sockets, mode=mode)
     try:
         server.bind()
     except (SocketInUseError, FileExistsError, PermissionError) as exc:
         raise click.ClickException(str(exc)) from None
-    server.install_signal_handlers()
-    logging.getLogger("udfs.serve").info("serving %d UDF(s) in %s", len(sockets), socket_dir.resolve())
-    server.serve_forever()
+    count = workers or os.cpu_count() or 1
+    logging.getLogger("udfs.serve").info("serving %d UDF(s) in %s with %d worker(s)", len(sockets),
+                                         socket_dir.resolve(), count)
+    sys.exit(serve_workers(server, count, metrics_host=metrics_host, metrics_port=metrics_port))
+
+
+def _function_names() -> list[str]:
+    from udfs.functions import FUNCTIONS
+
+    return list(FUNCTIONS)
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 from udfs.functions.base import UDF
@@ -16,7 +17,9 @@ from udfs.functions.mirror import Mirror
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.protocol import EdgeType, udf_pb2
 
-__all__ = ["ExplodingMirror", "PrintingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror"]
+__all__ = [
+    "ExplodingMirror", "PrintingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror", "SlowMirror",
+]
 
 
 class RecordedOptionsMirror(UDF):
@@ -92,11 +95,21 @@ class PrintingMirror(Mirror):
         super().point(point)
 
 
+class SlowMirror(Mirror):
+    """A mirror taking 20 ms per point, and 60 s for a point tagged ``stuck`` (a long model fit)."""
+
+    name = "slow_mirror"
+
+    def point(self, point: udf_pb2.Point) -> None:
+        time.sleep(60.0 if "stuck" in point.tags else 0.02)
+        super().point(point)
+
+
 if __name__ == "__main__":
     from udfs.protocol.transport import run_stdio
 
     udfs = {
         cls.name: cls
-        for cls in (RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror)
+        for cls in (RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror)
     }
-    sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1]))
+    sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1], exit_when_stuck=True))

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from udfs.functions.options import OptionError, OptionSet
 from udfs.params.constraints import InvalidParameterError
-from udfs.protocol import EdgeType, Handler, udf_pb2
+from udfs.protocol import EdgeType, Handler, metrics, udf_pb2
 
 __all__ = ["BatchUDF", "PerGroupUDF", "SkipLog", "StreamUDF", "UDF", "numeric_field"]
 
@@ -38,8 +38,9 @@ class SkipLog:
     one summary line per ``interval`` seconds says how many were suppressed.
     """
 
-    def __init__(self, logger: logging.Logger, *, burst: int = 5, interval: float = 60.0) -> None:
+    def __init__(self, logger: logging.Logger, *, burst: int = 5, interval: float = 60.0, udf: str = "") -> None:
         self._log = logger
+        self._udf = udf
         self._burst = burst
         self._interval = interval
         self._counts: dict[str, int] = {}
@@ -49,6 +50,7 @@ class SkipLog:
 
     def skip(self, kind: str, message: str, *args: Any) -> None:
         self.total += 1
+        metrics.count("udfs_points_skipped_total", udf=self._udf, reason=kind)
         count = self._counts.get(kind, 0) + 1
         self._counts[kind] = count
         if count <= self._burst:
@@ -108,7 +110,7 @@ class UDF(Handler):
         self.node_id = ""
         self.initialized = False
         self.log = logging.getLogger(f"udfs.{self.name}")
-        self.skips = SkipLog(self.log)
+        self.skips = SkipLog(self.log, udf=self.name)
 
     # -- what subclasses implement -------------------------------------------
     def configure(self, config: dict[str, Any]) -> None:
@@ -273,6 +275,9 @@ class PerGroupUDF(UDF, Generic[S]):
 
     def group_from_json(self, data: Any) -> S:
         raise NotImplementedError
+
+    def gauges(self) -> dict[str, float]:
+        return {"groups": len(self.groups)}
 
     def group_state(self, group: str) -> S:
         state = self.groups.get(group)

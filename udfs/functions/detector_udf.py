@@ -35,7 +35,7 @@ from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.functions.window_fit import WindowFit
 from udfs.params.constraints import OneOf
-from udfs.protocol import EdgeType, set_field, udf_pb2
+from udfs.protocol import EdgeType, metrics, set_field, udf_pb2
 from udfs.registry import import_target
 
 __all__ = ["DetectorUDF", "Skip", "common_options"]
@@ -237,6 +237,8 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         verdict = self.group_state(point.group).update(point.time, value)
         if self.calibration is not None:
             verdict = self.alerting_state(point.group).update(point.time, verdict)
+        if verdict.is_anomaly:
+            metrics.count("udfs_anomalies_total", udf=self.name)
         if not self.should_emit(verdict):
             return
         self.outbox.point(self.annotate(point, verdict))

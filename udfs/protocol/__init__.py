@@ -8,7 +8,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 from udfs.protocol import udf_pb2
-from udfs.protocol.agent import Agent, Handler, Outbox
+from udfs.protocol.agent import Agent
+from udfs.protocol.dispatch import Dispatcher, Failure, Handler, Intake, Outbox, PeerClosedError
 from udfs.protocol.fields import set_field
 from udfs.protocol.framing import (
     FrameDecoder,
@@ -22,11 +23,15 @@ from udfs.protocol.framing import (
 
 __all__ = [
     "Agent",
+    "Dispatcher",
     "EdgeType",
+    "Failure",
     "FrameDecoder",
     "FrameError",
     "Handler",
+    "Intake",
     "Outbox",
+    "PeerClosedError",
     "TruncatedFrameError",
     "ValueType",
     "encode_frame",

@@ -1,151 +1,95 @@
-"""The agent loop: one Kapacitor connection, one handler.
+"""The threaded agent: one Kapacitor connection, one handler, around the sans-IO core.
 
-A reader thread decodes requests and answers keepalives itself, straight away, so a
-handler busy for a long time (fitting a model, compiling a kernel) never gets its
-task killed with "keepalive timedout". Every other request is handed, in order and
-in chunks, to the handler on the agent's own thread. Responses are buffered and
-written once per chunk, which keeps the per-point cost close to protobuf's own.
+A reader thread reads, lets :class:`~udfs.protocol.dispatch.Dispatcher` split the
+bytes, writes keepalive answers straight away (so a handler busy for a long time
+never gets its task killed with "keepalive timedout") and queues the rest. The
+thread that called :meth:`Agent.run` hands the queued requests, in order and in
+chunks, to the handler and flushes the responses once per chunk.
+
+When Kapacitor goes away the agent is gone within a second: Kapacitor stops a task
+by closing the UDF's input and does not read much more of its output (1.5.7 then
+waits >120 s for a process blocked writing to stdout; in socket mode it panics on
+late responses). So at the end of input the queued work is handled only for
+:data:`DRAIN_SECONDS` and the rest is discarded; a write that cannot complete by
+then is given up (``on_eof`` tells the transport the deadline); a handler stuck in
+one call past :data:`ABANDON_SECONDS` is abandoned through ``abandon`` (the
+transport closes the socket or ends the process). The input backlog is bounded
+(:data:`BACKLOG_BYTES`): the reader stops reading while the handler is behind.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
-import traceback
+import time
 from collections.abc import Callable
-from typing import Any
 
-from google.protobuf.message import DecodeError
+from udfs.protocol.dispatch import Dispatcher, Failure, Handler, Outbox, PeerClosedError
+from udfs.protocol.framing import DEFAULT_MAX_FRAME
+from udfs.protocol.metrics import METRICS
 
-from udfs.protocol import udf_pb2 as pb
-from udfs.protocol.framing import (
-    DEFAULT_MAX_FRAME,
-    FrameDecoder,
-    FrameError,
-    encode_frame,
-    encode_point_response,
-)
-
-__all__ = ["Agent", "Handler", "Outbox"]
+__all__ = ["ABANDON_SECONDS", "Agent", "BACKLOG_BYTES", "DRAIN_SECONDS", "Handler", "Outbox"]
 
 log = logging.getLogger("udfs.agent")
 
 _READ_SIZE = 64 * 1024
-_FLUSH_BYTES = 64 * 1024
-# Chunks of decoded requests waiting for the handler; 4096 x 64 KiB bounds the
-# backlog at about 256 MiB of input when the handler falls behind.
-_BACKLOG_CHUNKS = 4096
+#: Input read ahead of the handler, at most (then the reader waits: backpressure).
+BACKLOG_BYTES = 128 * 1024
+#: After the end of input, queued work is handled for this long, the rest discarded.
+DRAIN_SECONDS = 0.5
+#: After the end of input, a handler still inside one call is abandoned after this long.
+ABANDON_SECONDS = 0.85
 
 
-class Outbox:
-    """Buffered, thread-safe writer of responses for one connection.
+class _Backlog:
+    """Chunks of request payloads between the reader and the handler, bounded in bytes."""
 
-    Handlers call :meth:`point`, :meth:`begin_batch`, :meth:`end_batch` at any time,
-    from any thread. The agent flushes after each chunk of requests; a handler that
-    emits from a background thread calls :meth:`flush` itself.
-    """
-
-    def __init__(self, write: Callable[[bytes], None]) -> None:
-        self._write = write
-        self._lock = threading.Lock()
-        self._pending: list[bytes] = []
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._chunks: collections.deque[tuple[list[bytes], int]] = collections.deque()
         self._size = 0
-        self.closed = False
+        self._cond = threading.Condition()
+        self.ended: Failure | bool = False  # True: clean end of input; a Failure: why not
 
-    def _append(self, frame: bytes) -> None:
-        with self._lock:
-            self._pending.append(frame)
-            self._size += len(frame)
-            if self._size >= _FLUSH_BYTES:
-                self._flush_locked()
+    def put(self, chunk: list[bytes], size: int, *, give_up: Callable[[], bool]) -> bool:
+        """Queue ``chunk``; wait while full. False when ``give_up()`` said stop while waiting."""
+        with self._cond:
+            while self._size >= self._limit:
+                if give_up():
+                    return False
+                self._cond.wait(0.05)
+            self._chunks.append((chunk, size))
+            self._size += size
+            self._cond.notify_all()
+        return True
 
-    def point(self, point: pb.Point) -> None:
-        """Emit one point."""
-        self._append(encode_point_response(point))
+    def end(self, how: Failure | bool) -> None:
+        with self._cond:
+            if self.ended is False:
+                self.ended = how
+            self._cond.notify_all()
 
-    def begin_batch(self, begin: pb.BeginBatch) -> None:
-        self._append(encode_frame(pb.Response(begin=begin)))
+    def get(self) -> list[bytes] | None:
+        """The next chunk, or None once the input has ended and nothing is left."""
+        with self._cond:
+            while not self._chunks:
+                if self.ended is not False:
+                    return None
+                self._cond.wait()
+            chunk, size = self._chunks.popleft()
+            self._size -= size
+            self._cond.notify_all()
+            return chunk
 
-    def end_batch(self, end: pb.EndBatch) -> None:
-        self._append(encode_frame(pb.Response(end=end)))
-
-    def send(self, response: pb.Response) -> None:
-        """Emit any response message."""
-        self._append(encode_frame(response))
-
-    def send_now(self, response: pb.Response) -> None:
-        """Emit a response ahead of anything buffered (keepalive answers)."""
-        frame = encode_frame(response)
-        with self._lock:
-            if not self.closed:
-                self._write(frame)
-
-    def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending = []
-        self._size = 0
-        if not self.closed:
-            self._write(data)
-
-
-class Handler:
-    """What a UDF implements. The agent calls these on one thread, in request order.
-
-    Output goes through :attr:`outbox` (set by the agent before the first call).
-    Raising from any method is treated as fatal for the connection: the agent logs
-    the traceback, sends an ``ErrorResponse`` (which stops the Kapacitor task) and
-    closes. Recoverable problems (a bad point) must be handled inside the handler.
-    """
-
-    outbox: Outbox
-
-    def info(self) -> pb.InfoResponse:
-        raise NotImplementedError
-
-    def init(self, request: pb.InitRequest) -> pb.InitResponse:
-        raise NotImplementedError
-
-    def snapshot(self) -> pb.SnapshotResponse:
-        return pb.SnapshotResponse(snapshot=b"")
-
-    def restore(self, request: pb.RestoreRequest) -> pb.RestoreResponse:
-        return pb.RestoreResponse(success=True)
-
-    def begin_batch(self, begin: pb.BeginBatch) -> None:
-        raise NotImplementedError("this UDF does not accept batches")
-
-    def point(self, point: pb.Point) -> None:
-        raise NotImplementedError
-
-    def end_batch(self, end: pb.EndBatch) -> None:
-        raise NotImplementedError("this UDF does not accept batches")
-
-    def close(self) -> None:
-        """The connection is over (end of input or a fatal error)."""
-
-
-_STOP = object()
-
-
-def _parse_request(payload: bytes) -> pb.Request:
-    try:
-        return pb.Request.FromString(payload)
-    except DecodeError as exc:
-        raise FrameError(f"undecodable Request of {len(payload)} bytes: {exc}") from exc
-
-
-def _parse_point(payload: bytes) -> pb.Point:
-    try:
-        return pb.Point.FromString(payload)
-    except DecodeError as exc:
-        raise FrameError(f"undecodable Point of {len(payload)} bytes: {exc}") from exc
+    def discard(self) -> int:
+        """Drop everything queued; return how many requests were dropped."""
+        with self._cond:
+            dropped = sum(len(chunk) for chunk, _ in self._chunks)
+            self._chunks.clear()
+            self._size = 0
+            self._cond.notify_all()
+            return dropped
 
 
 class Agent:
@@ -161,6 +105,12 @@ class Agent:
         ``write(data)`` writes all of ``data`` or raises ``OSError``.
     label : str
         Prefix of log lines (the UDF name and connection number).
+    hung_up : callable, optional
+        ``hung_up() -> bool``: whether the peer closed its end, asked while the backlog is full.
+    on_eof : callable, optional
+        ``on_eof(deadline)``: writes must give up at ``time.monotonic()`` ``deadline``.
+    abandon : callable, optional
+        Called when the handler is still busy :data:`ABANDON_SECONDS` after the input ended.
     """
 
     def __init__(
@@ -171,145 +121,138 @@ class Agent:
         *,
         label: str = "udf",
         max_frame: int = DEFAULT_MAX_FRAME,
+        hung_up: Callable[[], bool] | None = None,
+        on_eof: Callable[[float], None] | None = None,
+        abandon: Callable[[], None] | None = None,
+        backlog_bytes: int = BACKLOG_BYTES,
     ) -> None:
         self.handler = handler
-        self._read = read
         self.outbox = Outbox(write)
-        handler.outbox = self.outbox
+        self.core = Dispatcher(handler, self.outbox, label=label, max_frame=max_frame)
+        self._read = read
         self._label = label
-        self._decoder: FrameDecoder[pb.Request] = FrameDecoder(pb.Request, max_frame=max_frame)
-        self._chunks: queue.Queue[Any] = queue.Queue(maxsize=_BACKLOG_CHUNKS)
-        self._failure: str | None = None
+        self._hung_up = hung_up or (lambda: False)
+        self._on_eof = on_eof
+        self._abandon = abandon
+        self._backlog = _Backlog(backlog_bytes)
         self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._clock_lock = threading.Lock()
+        self._clock_started = False
 
     # -- reader thread -------------------------------------------------------
     def _reader(self) -> None:
-        outbox = self.outbox
-        decoder = self._decoder
+        core = self.core
+        backlog = self._backlog
+        ending: Failure | bool = True
+
+        def give_up() -> bool:
+            # Behind and the peer hung up: the end is coming; the clock starts now.
+            if self._hung_up():
+                self._start_clock()
+            return self._stopping.is_set() or core.cancelled
+
         try:
             while not self._stopping.is_set():
-                data = self._read(_READ_SIZE)
-                if not data:
-                    decoder.close()
+                intake = core.receive(self._read(_READ_SIZE))
+                if intake.answers:
+                    self.outbox.send_now(intake.answers)
+                if intake.failure is not None or intake.ended:
+                    ending = intake.failure or True
                     break
-                payloads = decoder.feed_raw(data)
-                if not payloads:
-                    continue
-                chunk = []
-                for payload in payloads:
-                    # 0x1a starts Request.keepalive (field 3, length-delimited); answer it
-                    # here, ahead of any work queued for the handler.
-                    if payload[:1] == b"\x1a":
-                        request = _parse_request(payload)
-                        outbox.send_now(
-                            pb.Response(keepalive=pb.KeepaliveResponse(time=request.keepalive.time))
-                        )
-                    else:
-                        chunk.append(payload)
-                if chunk:
-                    self._put(chunk)
-        except FrameError as exc:
-            self._failure = f"malformed input from Kapacitor: {exc}"
+                if intake.work and not backlog.put(intake.work, sum(map(len, intake.work)), give_up=give_up):
+                    break
+        except PeerClosedError as exc:
+            ending = Failure(str(exc), notify_peer=False, kind="peer_closed")
         except OSError as exc:
-            if not self._stopping.is_set():
-                self._failure = f"connection error while reading: {exc}"
+            ending = Failure(f"connection error while reading: {exc}", notify_peer=False, kind="peer_closed")
         except Exception as exc:  # pragma: no cover - defensive: never die silently
-            self._failure = f"reader failed: {exc!r}"
-        finally:
-            self._put(_STOP)
+            ending = Failure(f"reader failed: {exc!r}", kind="reader")
+        backlog.end(ending)
+        if isinstance(ending, Failure) and not ending.notify_peer:
+            self._cancel("the connection failed")
+        if ending is True or not getattr(ending, "notify_peer", True):
+            self._start_clock()
 
-    def _put(self, item: Any) -> None:
-        # Bounded backlog: wait for the handler, but give up once the agent is stopping
-        # (a handler that failed will never drain the queue; this thread must still end).
-        while not self._stopping.is_set():
-            try:
-                self._chunks.put(item, timeout=0.5)
+    def _start_clock(self) -> None:
+        """Kapacitor closed its end: from now on, what is left to do is bounded in time."""
+        with self._clock_lock:
+            if self._clock_started:
                 return
-            except queue.Full:
-                continue
+            self._clock_started = True
+        if self._on_eof is not None:
+            self._on_eof(time.monotonic() + DRAIN_SECONDS)
+        threading.Thread(target=self._clock, name=f"{self._label}-closing", daemon=True).start()
+
+    def _clock(self) -> None:
+        if not self._done.wait(DRAIN_SECONDS):
+            self._cancel("input closed")
+        if not self._done.wait(ABANDON_SECONDS - DRAIN_SECONDS) and self._abandon is not None:
+            log.warning("%s: the handler is still busy %.2f s after the input closed; abandoning it",
+                        self._label, ABANDON_SECONDS)
+            self._stopping.set()
+            self.outbox.discard()
+            self._abandon()
+
+    def _cancel(self, why: str) -> None:
+        self.core.cancelled = True
+        self._backlog.end(True)
+        dropped = self._backlog.discard()
+        if dropped:
+            log.warning("%s: %s; %d queued requests discarded", self._label, why, dropped)
 
     # -- handler side --------------------------------------------------------
     def run(self) -> int:
         """Serve until end of input. Returns 0 on a clean end, 1 after a fatal error."""
         reader = threading.Thread(target=self._reader, name=f"{self._label}-reader", daemon=True)
         reader.start()
-        handler = self.handler
-        outbox = self.outbox
-        on_point = handler.point
-        status = 0
+        core = self.core
+        backlog = self._backlog
+        failure: Failure | None = None
+        METRICS.add("udfs_connections_total", 1, udf=core.udf)
+        METRICS.set_part("udfs_connections_open", id(self), 1, udf=core.udf)
         try:
-            while True:
-                chunk = self._chunks.get()
-                if chunk is _STOP:
+            while (chunk := backlog.get()) is not None:
+                failure = core.handle(chunk)
+                if core.cancelled:
                     break
-                for payload in chunk:
-                    # Fast path for the common case, Request{point}: 0x8a 0x01, a length,
-                    # then the Point. Parsing the Point directly skips the wrapper.
-                    if payload[:2] == b"\x8a\x01" and len(payload) > 3:
-                        size = payload[2]
-                        start = 3
-                        if size >= 0x80:  # two-byte length; longer ones take the slow path
-                            size = (size & 0x7F) | (payload[3] << 7) if payload[3] < 0x80 else -1
-                            start = 4
-                        if start + size == len(payload):
-                            on_point(_parse_point(payload[start:]))
-                            continue
-                    request = _parse_request(payload)
-                    self._dispatch(request.WhichOneof("message"), request)
-                outbox.flush()
-            if self._failure is not None:
-                status = 1
-                self._fail(self._failure)
-        except FrameError as exc:
-            status = 1
-            self._fail(f"malformed input from Kapacitor: {exc}")
-        except OSError as exc:
-            status = 1
-            log.error("%s: connection error while writing: %s", self._label, exc)
-        except Exception as exc:
-            status = 1
-            log.error("%s: handler failed:\n%s", self._label, traceback.format_exc().rstrip())
-            self._fail(f"{type(exc).__name__}: {exc}")
+                if failure is None:
+                    try:
+                        self.outbox.flush()
+                    except PeerClosedError as exc:
+                        failure = Failure(str(exc), notify_peer=False, kind="peer_closed")
+                core.report()
+                if failure is not None:
+                    break
+            if failure is None and isinstance(backlog.ended, Failure):
+                failure = backlog.ended
+            if failure is not None:
+                self._fail(failure)
         finally:
             self._stopping.set()
+            self._done.set()
             try:
-                handler.close()
+                self.handler.close()
             except Exception:
                 log.exception("%s: error while closing the handler", self._label)
             try:
-                outbox.flush()
-            except OSError:
+                self.outbox.flush()
+            except PeerClosedError:
                 pass
-            outbox.closed = True
-        return status
+            self.outbox.closed = True
+            core.report()
+            core.forget_gauges()
+            METRICS.set_part("udfs_connections_open", id(self), None, udf=core.udf)
+        return 0 if failure is None else 1
 
-    def _dispatch(self, kind: str | None, request: pb.Request) -> None:
-        handler = self.handler
-        outbox = self.outbox
-        if kind == "point":  # points the fast path in run() leaves to the general parser
-            handler.point(request.point)
-        elif kind == "begin":
-            handler.begin_batch(request.begin)
-        elif kind == "end":
-            handler.end_batch(request.end)
-        elif kind == "info":
-            outbox.send(pb.Response(info=handler.info()))
-        elif kind == "init":
-            outbox.send(pb.Response(init=handler.init(request.init)))
-        elif kind == "snapshot":
-            outbox.send(pb.Response(snapshot=handler.snapshot()))
-        elif kind == "restore":
-            outbox.send(pb.Response(restore=handler.restore(request.restore)))
-        elif kind == "keepalive":  # only when dispatched directly, not via the reader
-            outbox.send(pb.Response(keepalive=pb.KeepaliveResponse(time=request.keepalive.time)))
-        else:
-            # A request type from a newer Kapacitor: ignoring it keeps the task alive.
-            log.warning("%s: ignoring a request of unknown type (%d bytes)", self._label, request.ByteSize())
-
-    def _fail(self, message: str) -> None:
-        log.error("%s: %s", self._label, message)
+    def _fail(self, failure: Failure) -> None:
+        METRICS.add("udfs_errors_total", 1, udf=self.core.udf, kind=failure.kind)
+        log.error("%s: %s", self._label, failure.message)
+        if not failure.notify_peer:
+            self.outbox.discard()
+            return
         try:
-            self.outbox.send(pb.Response(error=pb.ErrorResponse(error=message)))
+            self.outbox.send(self.core.error_response(failure))
             self.outbox.flush()
-        except OSError:
+        except PeerClosedError:
             pass
