@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from udfs.detectors import REGISTRY as DETECTORS
+from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
 from udfs.functions import REGISTRY as UDFS
 from udfs.functions.base import UDF
 from udfs.functions.detector_udf import DetectorUDF
@@ -195,7 +196,8 @@ def check_info_matches_declaration(cls: type[UDF]) -> None:
         params = cls.detector_class().parameters
         own = {spec.name for spec in cls.own_options()}
         shown = {name for name in params if name not in cls.hidden_params}
-        assert set(declared) == own | shown
+        calibration = set(CALIBRATION_PARAMETERS) - own - shown if cls.is_calibrated() else set()
+        assert set(declared) == own | shown | calibration
         for name in shown:
             spec = cls.options[name]
             assert spec.param == params[name] and spec.default == params[name].default
