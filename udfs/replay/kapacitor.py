@@ -248,9 +248,25 @@ class KapacitorEmulator:
                     pending, size = [], 0
             if pending and not done.is_set():
                 write(b"".join(pending))
-            if final_snapshot and not done.is_set():
+            if not done.is_set():
+                # A barrier before closing the input: the UDF answers a snapshot request only
+                # after every point before it, and on EOF it discards what is still queued
+                # (as it must when Kapacitor stops a task), so closing first would lose output.
                 write(encode_frame(pb.Request(snapshot=pb.SnapshotRequest())))
-                result.snapshots.append(expect("snapshot").snapshot.snapshot)
+                # No deadline: a slow UDF may take long, but while it answers keepalives
+                # (the ticker fails the task otherwise) it is working through its backlog.
+                while not done.is_set():
+                    try:
+                        response = control.get(timeout=0.5)
+                    except queue.Empty:
+                        continue
+                    got = response.WhichOneof("message")
+                    if got is None:
+                        break  # the stream is over
+                    if got == "snapshot":
+                        if final_snapshot:
+                            result.snapshots.append(response.snapshot.snapshot)
+                        break
         except (BrokenPipeError, ConnectionResetError):
             fail("UDF closed its input (process exited?)")
         finally:
