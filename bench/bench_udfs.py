@@ -34,6 +34,13 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     # one field; trained on the first 500 points in the background, refitted every 5000
     "isolation_forest": [("emit", "all"), ("train_size", 500), ("refit_every", 5000)],
     "spectral_residual": [("emit", "all")],
+    # refit on the last 500 windows every 500 points, in line
+    "lof": [("emit", "all")],
+    "one_class_svm": [("emit", "all")],
+    "dbscan": [("emit", "all")],
+    "pca": [("emit", "all")],
+    # a Holt-Winters fit on 500 points, then one every 1000
+    "forecast": [("emit", "all")],
     "spike": [("emit", "all")],
     "changepoint": [("emit", "all")],
     "distribution_shift": [("emit", "all")],

@@ -33,3 +33,9 @@ def test_kapacitor_conf_sections_are_current() -> None:
         for name in FUNCTIONS:
             assert f"[udf.functions.{name}]" in text
         assert ("socket = " in text) == (path.name == "kapacitor.conf")
+
+
+def test_readme_udf_table_is_current() -> None:
+    gen = _script("gen_readme")
+    text = (ROOT / "README.md").read_text()
+    assert text == gen.replace_table(text, gen.render_table()), "run python scripts/gen_readme.py"

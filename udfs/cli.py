@@ -93,7 +93,7 @@ def list_cmd(markdown: bool) -> None:
         edges = f"{cls.wants.name.lower()} -> {cls.provides.name.lower()}"
         if markdown:
             click.echo(f"### `@{name}()`\n\n{cls.summary} Edges: {edges}.\n")
-            table = cls.options.markdown_table(cls.option_constraints()) if len(cls.options) else "No options."
+            table = cls.options.markdown_table() if len(cls.options) else "No options."
             click.echo(table + "\n")
             continue
         click.echo(f"{name:<18} {edges:<17} {cls.summary}")

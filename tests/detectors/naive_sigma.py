@@ -172,11 +172,11 @@ class NaiveSigma:
     """The whole detector: window, skip rules, votes and verdict, one point at a time."""
 
     def __init__(
-        self, *, sigma=3.0, consensus=6, full_duration=86400.0, min_points=100, max_points=10000,
+        self, *, sigma=3.0, consensus=6, full_duration=86_400 * 10**9, min_points=100, max_points=10000,
         boredom=100, algorithms=ALGORITHMS,
     ) -> None:  # fmt: skip
         self.sigma, self.consensus = float(sigma), consensus
-        self.full_duration_ns = round(full_duration * 10**9)
+        self.full_duration_ns = int(full_duration)  # ns, as the detector's
         self.min_points, self.max_points, self.boredom = min_points, max_points, boredom
         self.algorithms = tuple(name for name in ALGORITHMS if name in algorithms)
         self.points: list[tuple[int, float]] = []

@@ -1,16 +1,18 @@
-"""Every registered detector through every common check; test ids are ``name:check``.
+"""Every registered detector, in every config of its ``check_configs``, through every common check.
 
-The checks know nothing of any particular detector: sample input comes from the
-class's ``input_kind``, bad parameters from its ``parameter_constraints`` and
-``invalid_param_examples``, the parameters to run with from ``check_params`` (see
-``udfs/detectors/base.py``), so a detector added to ``REGISTRY`` later is checked
-as it is registered.
+Test ids are ``name:config:check``. The checks know nothing of any particular
+detector: the configs to run come from ``check_configs``, sample input from
+``input_kind_of(params)`` of each instance, bad parameters from each declared
+:class:`~udfs.params.declaration.Param`'s kind, bounds and choices plus
+``invalid_param_examples`` (see ``udfs/detectors/base.py``), so a detector added to
+``REGISTRY`` later is checked as it is registered.
 """
 
 from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import json
 import math
 import warnings
@@ -21,7 +23,7 @@ import numpy as np
 import pytest
 
 from udfs.detectors import REGISTRY, Detector, Verdict
-from udfs.params.constraints import Constraint, Interval, OneOf
+from udfs.params.declaration import Param
 
 T0 = 1_700_000_000_000_000_000
 STEP = 10_000_000_000  # 10 s in ns
@@ -41,6 +43,9 @@ def sample_values(kind: str, n: int, seed: int) -> list[Any]:
         spikes = rng.random(n) < 0.02
         base[spikes] += rng.choice([-20.0, 20.0], spikes.sum())
         return [float(v) for v in base]
+    if kind == "fraction":  # mostly answered, bursts of loss, some partial
+        lost = rng.random(n) < 0.1
+        return [1.0 if x else float(round(f, 2)) if f < 0.3 else 0.0 for x, f in zip(lost, rng.random(n), strict=True)]
     if kind == "vector":  # three fields per point: the float stream and two noisy functions of it
         xs = sample_values("float", n, seed)
         noise = rng.normal(0.0, 1.0, (n, 2))
@@ -48,33 +53,34 @@ def sample_values(kind: str, n: int, seed: int) -> list[Any]:
     raise AssertionError(f"the checks know no input_kind {kind!r}")
 
 
-def sample_stream(cls: type[Detector], n: int, seed: int = 0) -> list[tuple[int, Any]]:
-    return [(T0 + i * STEP, x) for i, x in enumerate(sample_values(cls.input_kind, n, seed))]
+class Case:
+    """One detector class in one of its ``check_configs``, and the input it takes there."""
 
+    def __init__(self, cls: type[Detector], config: Mapping[str, Any]) -> None:
+        self.cls = cls
+        # Randomised detectors get one fixed seed so that two instances can be compared.
+        self.config = {**config, **({"seed": 7} if "seed" in cls.parameters else {})}
+        self.params = cls(**self.config).params()
+        self.kind = cls.input_kind_of(self.params)
+        #: How many points fill the state (see ``Detector.check_configs``).
+        self.window = int(self.params.get("window", 100))
 
-def constant_value(cls: type[Detector]) -> Any:
-    return {"state": "SHOWTIME", "vector": [5.0, 5.0, 5.0]}.get(cls.input_kind, 5.0)
+    def make(self) -> Detector:
+        return self.cls(**self.config)
 
+    def stream(self, n: int, seed: int = 0) -> list[tuple[int, Any]]:
+        return [(T0 + i * STEP, x) for i, x in enumerate(sample_values(self.kind, n, seed))]
 
-def other_value(cls: type[Detector]) -> Any:
-    """A value other than :func:`constant_value`."""
-    return {"state": "TRAINING", "vector": [6.0, 6.0, 6.0]}.get(cls.input_kind, 6.0)
+    def constant_value(self) -> Any:
+        return {"state": "SHOWTIME", "vector": [5.0, 5.0, 5.0], "fraction": 0.0}.get(self.kind, 5.0)
 
+    def other_value(self) -> Any:
+        """A value other than :meth:`constant_value`."""
+        return {"state": "TRAINING", "vector": [6.0, 6.0, 6.0], "fraction": 1.0}.get(self.kind, 6.0)
 
-def with_non_finite(cls: type[Detector], bad: float) -> Any:
-    """An input carrying the non-finite float ``bad`` (one component of a vector)."""
-    return [5.0, bad, 5.0] if cls.input_kind == "vector" else bad
-
-
-def make(cls: type[Detector]) -> Detector:
-    # Randomised detectors get one fixed seed so that two instances can be compared.
-    seeded: dict[str, Any] = {"seed": 7} if "seed" in cls().params() else {}
-    return cls(**{**cls.check_params, **seeded})
-
-
-def window_of(cls: type[Detector]) -> int:
-    """How many points fill the state under ``check_params`` (see ``Detector``)."""
-    return int(make(cls).params().get("window", 100))
+    def with_non_finite(self, bad: float) -> Any:
+        """An input carrying the non-finite float ``bad`` (one component of a vector)."""
+        return [5.0, bad, 5.0] if self.kind == "vector" else bad
 
 
 def same(a: Any, b: Any) -> bool:
@@ -97,46 +103,96 @@ def snapshot(detector: Detector) -> str:
     return json.dumps(detector.state_dict(), sort_keys=True)
 
 
-def bad_values(constraint: Constraint) -> Iterator[Any]:
-    """Values a declared constraint must refuse; nothing for constraints the checks do not know."""
-    if isinstance(constraint, Interval):
-        yield "text"
+def bad_values(param: Param) -> Iterator[Any]:
+    """Values a declared parameter must refuse, from its kind, bounds and choices."""
+    if not param.optional:
         yield None
-        yield 2.5 if constraint.kind is int else math.nan
-        if constraint.low is not None:
-            yield constraint.low if constraint.closed in ("right", "neither") else constraint.low - 1
-        if constraint.high is not None:
-            yield constraint.high if constraint.closed in ("left", "neither") else constraint.high + 1
-    elif isinstance(constraint, OneOf):
+    kind = param.kind
+    if kind in ("int", "float", "duration"):
+        yield "text"
+        yield True
+        if kind == "float":
+            yield math.nan
+            yield math.inf
+        else:
+            yield 2.5
+        step = 0.5 if kind == "float" else 1
+        if param.low is not None:
+            yield param.low if param.closed in ("right", "neither") else param.low - step
+        if param.high is not None:
+            yield param.high if param.closed in ("left", "neither") else param.high + step
+    elif kind == "bool":
+        yield 1
+        yield "TRUE"
+    elif kind == "str":
+        yield 3
+    elif kind == "choice":
         yield "<none of the choices>"
+        yield 3
+    elif kind == "list":
+        yield ""
+        yield ("<none of the choices>",)
+        yield 3
+    else:
+        raise AssertionError(f"the checks know no parameter kind {kind!r}")
 
 
-def check_defaults(cls: type[Detector]) -> None:
+def check_defaults(case: Case) -> None:
+    cls = case.cls
     assert REGISTRY[cls.name] is cls
-    assert cls.input_kind in ("float", "state", "vector")
-    detector = cls()
+    assert case.kind in ("float", "state", "vector", "fraction")
+    detector = case.make()
     params = detector.params()
     assert type(detector)(**params).params() == params
     json.dumps(detector.state_dict())
 
 
-def check_bad_params(cls: type[Detector]) -> None:
+def check_declaration(case: Case) -> None:
+    """Declared parameters are the constructor's keywords; defaults immutable; numbers bounded."""
+    cls = case.cls
+    assert cls.parameters, "declare every parameter in `parameters` (a ParamSet)"
+    signature = inspect.signature(cls)
+    assert list(signature.parameters) == list(cls.parameters)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in signature.parameters.values())
+    assert set(cls().params()) == set(cls.parameters)
+    for name, param in cls.parameters.items():
+        hash(param.default)  # immutable: a tuple, never a list or dict shared by instances
+        assert signature.parameters[name].default == param.default
+        assert param.help.strip(), f"{name} has no help"
+        if param.kind in ("int", "duration"):
+            # Floats are finite by kind; integers need a ceiling so that Init refuses 2**63 - 1.
+            assert param.high is not None, f"{name} has no upper bound (see udfs/params/limits.py)"
+    for config in cls.check_configs:
+        assert set(config) <= set(cls.parameters), config
+
+
+def check_bad_params(case: Case) -> None:
+    cls = case.cls
     cases: list[Mapping[str, Any]] = [
-        {name: value}
-        for name, constraint in cls.parameter_constraints.items()
-        for value in bad_values(constraint)
+        {**case.config, name: value} for name, param in cls.parameters.items() for value in bad_values(param)
     ]
     cases += cls.invalid_param_examples
     for kwargs in cases:
         with pytest.raises(ValueError) as raised:
             cls(**kwargs)
-        assert any(name in str(raised.value) for name in kwargs), (kwargs, str(raised.value))
+        changed = [k for k in kwargs if k not in case.config or kwargs[k] is not case.config[k]]
+        assert any(name in str(raised.value) for name in changed), (kwargs, str(raised.value))
 
 
-def check_score_one_does_not_mutate(cls: type[Detector]) -> None:
-    detector = make(cls)
-    for i, (t, x) in enumerate(sample_stream(cls, 2 * window_of(cls) + 50)):
-        if i % 7 == 0 or i >= 2 * window_of(cls):  # during warm-up as well as after
+def check_update_is_score_then_learn(case: Case) -> None:
+    updated, stepped = case.make(), case.make()
+    for t, x in case.stream(3 * case.window):
+        verdict = updated.update(t, x)
+        expected = stepped.score_one(t, x)
+        stepped.learn_one(t, x)
+        assert same_verdict(verdict, expected), (t, x)
+        assert snapshot(updated) == snapshot(stepped), (t, x)
+
+
+def check_score_one_does_not_mutate(case: Case) -> None:
+    detector = case.make()
+    for i, (t, x) in enumerate(case.stream(2 * case.window + 50)):
+        if i % 7 == 0 or i >= 2 * case.window:  # during warm-up as well as after
             before = snapshot(detector)
             first = detector.score_one(t, x)
             assert snapshot(detector) == before
@@ -144,55 +200,55 @@ def check_score_one_does_not_mutate(cls: type[Detector]) -> None:
         detector.update(t, x)
 
 
-def check_snapshot_round_trip(cls: type[Detector]) -> None:
-    stream = sample_stream(cls, 2 * window_of(cls) + 200)
-    for cut in (0, 5, 2 * window_of(cls)):  # fresh, warming up, warm
-        original = make(cls)
+def check_snapshot_round_trip(case: Case) -> None:
+    stream = case.stream(2 * case.window + 200)
+    for cut in (0, 5, case.window + 7, 2 * case.window):  # fresh, warming up, mid-stream, warm
+        original = case.make()
         for t, x in stream[:cut]:
             original.update(t, x)
-        restored = cls.from_state(json.loads(json.dumps(original.state_dict())))
+        restored = case.cls.from_state(json.loads(json.dumps(original.state_dict())))
         assert snapshot(restored) == snapshot(original)
         for t, x in stream[cut : cut + 200]:
             assert same_verdict(restored.update(t, x), original.update(t, x)), (cut, t, x)
 
 
-def check_non_finite(cls: type[Detector]) -> None:
-    stream = sample_stream(cls, 2 * window_of(cls))
+def check_non_finite(case: Case) -> None:
+    stream = case.stream(2 * case.window)
     for warm in (0, len(stream)):
-        detector = make(cls)
+        detector = case.make()
         for t, x in stream[:warm]:
             detector.update(t, x)
         t = stream[-1][0] + STEP
         for bad in (math.nan, math.inf, -math.inf):
             before = snapshot(detector)
-            verdict = detector.update(t, with_non_finite(cls, bad))
+            verdict = detector.update(t, case.with_non_finite(bad))
             assert snapshot(detector) == before, f"{bad} was learned"
             assert math.isnan(verdict.score) and verdict.is_anomaly is False
 
 
-def check_constant_series(cls: type[Detector]) -> None:
-    value = constant_value(cls)
-    detector = make(cls)
+def check_constant_series(case: Case) -> None:
+    value = case.constant_value()
+    detector = case.make()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for i in range(3 * window_of(cls)):
+        for i in range(3 * case.window):
             verdict = detector.update(T0 + i * STEP, value)
             assert not verdict.is_anomaly, i
-        detector.update(T0 + 3 * window_of(cls) * STEP, other_value(cls))  # any verdict, but no warning
+        detector.update(T0 + 3 * case.window * STEP, case.other_value())  # any verdict, but no warning
 
 
-def check_deterministic(cls: type[Detector]) -> None:
-    stream = sample_stream(cls, 3 * window_of(cls), seed=3)
-    first, second = make(cls), make(cls)
+def check_deterministic(case: Case) -> None:
+    stream = case.stream(3 * case.window, seed=3)
+    first, second = case.make(), case.make()
     for t, x in stream:
         assert same_verdict(first.update(t, x), second.update(t, x))
 
 
-def check_memory_bounded(cls: type[Detector]) -> None:
-    window = window_of(cls)
-    detector = make(cls)
+def check_memory_bounded(case: Case) -> None:
+    window = case.window
+    detector = case.make()
     sizes = {}
-    for i, (t, x) in enumerate(sample_stream(cls, 10 * window), start=1):
+    for i, (t, x) in enumerate(case.stream(10 * window), start=1):
         detector.update(t, x)
         if i in (2 * window, 10 * window):
             sizes[i] = len(json.dumps(detector.state_dict()))
@@ -202,9 +258,11 @@ def check_memory_bounded(cls: type[Detector]) -> None:
     assert sizes[10 * window] <= sizes[2 * window] + slack, sizes
 
 
-CHECKS: tuple[Callable[[type[Detector]], None], ...] = (
+CHECKS: tuple[Callable[[Case], None], ...] = (
     check_defaults,
+    check_declaration,
     check_bad_params,
+    check_update_is_score_then_learn,
     check_score_one_does_not_mutate,
     check_snapshot_round_trip,
     check_non_finite,
@@ -212,14 +270,30 @@ CHECKS: tuple[Callable[[type[Detector]], None], ...] = (
     check_deterministic,
     check_memory_bounded,
 )
-CASES = [(name, check) for name in sorted(REGISTRY) for check in CHECKS]
+
+
+def config_label(config: Mapping[str, Any]) -> str:
+    """``mode=ewma,alpha=0.05``; ``defaults`` for the empty config."""
+    def shown(value: Any) -> str:
+        return "+".join(value) if isinstance(value, tuple) else str(value)
+
+    return ",".join(f"{k}={shown(v)}" for k, v in config.items()) or "defaults"
+
+
+CASES = [
+    (name, config, check)
+    for name in sorted(REGISTRY)
+    for config in REGISTRY[name].check_configs
+    for check in CHECKS
+]
 
 
 @pytest.mark.parametrize(
-    ("name", "check"), CASES, ids=[f"{name}:{check.__name__.removeprefix('check_')}" for name, check in CASES]
+    ("name", "config", "check"), CASES,
+    ids=[f"{name}:{config_label(config)}:{check.__name__.removeprefix('check_')}" for name, config, check in CASES],
 )
-def test_detector(name: str, check: Callable[[type[Detector]], None]) -> None:
-    check(REGISTRY[name])
+def test_detector(name: str, config: Mapping[str, Any], check: Callable[[Case], None]) -> None:
+    check(Case(REGISTRY[name], config))
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -34,9 +34,10 @@ def reference_scores(train: np.ndarray, test: np.ndarray, *, seed: int, **params
 
 @pytest.mark.parametrize(
     ("dims", "contamination", "n_estimators", "train_size"),
-    [(3, "auto", 50, 300), (1, "auto", 20, 40), (2, 0.05, 30, 500), (4, 0.5, 10, 257)],
+    [(3, 0.0, 50, 300), (1, 0.0, 20, 40), (2, 0.05, 30, 500), (4, 0.5, 10, 257)],
 )
-def test_scores_are_scikit_learns(dims: int, contamination: str | float, n_estimators: int, train_size: int) -> None:
+def test_scores_are_scikit_learns(dims: int, contamination: float, n_estimators: int, train_size: int) -> None:
+    # The detector's contamination 0 is scikit-learn's "auto".
     data = stream(train_size + 200, dims, seed=dims)
     detector = IsolationForestDetector(
         n_estimators=n_estimators, contamination=contamination, train_size=train_size, seed=11
@@ -44,7 +45,8 @@ def test_scores_are_scikit_learns(dims: int, contamination: str | float, n_estim
     verdicts = [detector.update(i, row.tolist()) for i, row in enumerate(data)]
     assert all(math.isnan(v.score) and not v.is_anomaly for v in verdicts[:train_size])
     expected = reference_scores(
-        data[:train_size], data[train_size:], seed=11, n_estimators=n_estimators, contamination=contamination
+        data[:train_size], data[train_size:], seed=11, n_estimators=n_estimators,
+        contamination=contamination or "auto",
     )
     assert [v.score for v in verdicts[train_size:]] == expected.tolist()
     assert [v.is_anomaly for v in verdicts[train_size:]] == (expected > 0).tolist()
@@ -156,3 +158,8 @@ def test_a_constant_series_is_not_anomalous() -> None:
     detector = IsolationForestDetector(train_size=50, n_estimators=20)
     verdicts = [detector.update(i, [5.0, 5.0, 5.0]) for i in range(60)]
     assert [v.score for v in verdicts[50:]] == [0.0] * 10 and not any(v.is_anomaly for v in verdicts)
+
+
+def test_input_kind_follows_lags() -> None:
+    assert IsolationForestDetector.input_kind_of(IsolationForestDetector(lags=3).params()) == "float"
+    assert IsolationForestDetector.input_kind_of(IsolationForestDetector().params()) == "vector"

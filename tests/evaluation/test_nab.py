@@ -421,3 +421,16 @@ def test_cli_random_baseline_row_is_reproducible() -> None:
     rows = [line for line in runs[0].output.splitlines() if line.startswith("| random (seed 0)")]
     assert len(rows) == 1 and rows[0].endswith("| n/a | n/a | n/a |")
     assert runs[0].output == runs[1].output
+
+
+def test_detector_specs_read_durations_with_their_unit() -> None:
+    import pytest as _pytest
+
+    from udfs.detectors import REGISTRY
+    from udfs.evaluation.cli import _typed, parse_detector_spec
+    from udfs.params.constraints import InvalidParameterError
+
+    name, params = parse_detector_spec("sigma:full_duration=10d,consensus=5")
+    assert _typed(REGISTRY[name], params) == {"full_duration": 10 * 86_400 * 10**9, "consensus": 5}
+    with _pytest.raises(InvalidParameterError, match="full_duration .* with its unit"):
+        _typed(REGISTRY["sigma"], {"full_duration": 864000})  # seconds as before: refused, not read as 864 us

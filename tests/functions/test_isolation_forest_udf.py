@@ -130,7 +130,7 @@ def test_bad_options_are_refused_in_init(options: dict[str, Any], words: list[st
 def test_contamination_zero_means_auto_and_lags_take_one_field() -> None:
     h = forest(field=["temperature"], lags=3, contamination=0.0, train_size=40, n_estimators=10)
     assert h.response.success, h.response.error
-    assert h.udf.params["contamination"] == "auto" and h.udf.params["lags"] == 3
+    assert h.udf.params["contamination"] == 0.0 and h.udf.params["lags"] == 3
     assert len(settled(h, points(100))) == 100
 
 

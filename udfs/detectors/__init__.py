@@ -18,12 +18,16 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 #: name -> "module:Class". One line per detector.
 _TARGETS: dict[str, str] = {
     "daily_peak": "udfs.detectors.daily_peak:DailyPeak",
+    "dbscan": "udfs.detectors.dbscan:DBSCANDistance",
     "edge": "udfs.detectors.edge:EdgeDetector",
     "forecast": "udfs.detectors.forecast:HoltWinters",
     "iqr": "udfs.detectors.iqr:InterquartileRange",
     "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
+    "lof": "udfs.detectors.lof:LocalOutlierFactor",
     "mad": "udfs.detectors.mad:MedianAbsoluteDeviation",
     "matrix_profile": "udfs.detectors.matrix_profile:MatrixProfile",
+    "one_class_svm": "udfs.detectors.one_class_svm:OneClassSVM",
+    "pca": "udfs.detectors.pca:PCAReconstruction",
     "sigma": "udfs.detectors.sigma:SigmaEnsemble",
     "zscore": "udfs.detectors.zscore:ZScore",
     "mode_change": "udfs.detectors.mode_change:ModeChange",

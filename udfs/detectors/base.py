@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from udfs.params.constraints import Constraint, check_param
 from udfs.params.declaration import ParamSet
 
 __all__ = ["Detector", "Verdict"]
@@ -64,7 +63,8 @@ class Detector(ABC):
         for equality, such as a line's ``"SHOWTIME"`` / ``"TRAINING"``.
         ``"vector"``: it takes a sequence of real numbers per point (several fields
         of one point, always the same number in the same order); a NaN or infinity
-        in any component makes the whole point non-finite. A detector whose kind
+        in any component makes the whole point non-finite. ``"fraction"``: real
+        numbers in [0, 1] (a loss fraction or a 0/1 flag). A detector whose kind
         depends on its parameters overrides :meth:`input_kind_of`.
     ``invalid_param_examples``
         Keyword sets the constructor must reject that the declarations cannot
@@ -80,12 +80,9 @@ class Detector(ABC):
 
     name: ClassVar[str]
     parameters: ClassVar[ParamSet] = ParamSet()
-    # Transitional: detectors not yet moved to ``parameters`` declare constraints here.
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {}
     input_kind: ClassVar[str] = "float"
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ()
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
-    check_params: ClassVar[Mapping[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -109,16 +106,9 @@ class Detector(ABC):
         """The input kind of a detector built with ``params`` (default: the class's ``input_kind``)."""
         return cls.input_kind
 
-    def _validate(self, **params: Any) -> None:
-        for key, value in params.items():
-            constraint = self.parameter_constraints.get(key)
-            if constraint is not None:
-                check_param(key, value, constraint)
-
     def params(self) -> dict[str, Any]:
         """The constructor parameters, so that ``type(d)(**d.params())`` is a fresh copy."""
-        names = self.parameters or self.parameter_constraints
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in self.parameters}
 
     @abstractmethod
     def score_one(self, t: int, x: Any) -> Verdict:

@@ -56,8 +56,6 @@ class Cusum(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"warmup": 50}, {"warmup": 50, "drift": 0.0, "clip": 100.0},
     )
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"warmup": 50}
 
     warmup: int
     drift: float

@@ -71,8 +71,6 @@ class DailyPeak(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"max_points": 100}, {"max_points": 100, "period": 3_600 * 10**9, "days": 2, "min_days": 1},
     )
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"max_points": 100}
 
     period: int
     days: int

@@ -80,8 +80,6 @@ class DistributionShift(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"reference": 70, "recent": 30}, {"reference": 70, "recent": 30, "min_distance": 0.0},
     )
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"reference": 70, "recent": 30}
 
     reference: int
     recent: int

@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import Constraint, Interval, InvalidParameterError
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_DURATION_NS, MAX_WINDOW
 
 __all__ = ["EdgeDetector"]
 
@@ -23,16 +25,6 @@ _SCALAR_STATE = (
     "started", "observed", "state", "entered", "candidate", "candidate_since",
     "previous", "previous_duration", "changes",
 )
-
-
-class _FiniteOrUnset(Constraint):
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return True
-        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-    def describe(self) -> str:
-        return "a finite number, or None to leave it unset"
 
 
 def _as_state(x: Any) -> Any:
@@ -64,21 +56,18 @@ class EdgeDetector(Detector):
 
     Parameters
     ----------
-    low_enter, low_exit, high_enter, high_exit : float or None, default None
-        Levels that map a number to the state ``"low"``, ``"normal"`` or ``"high"``.
-        A value above ``high_enter`` enters ``"high"``, which is left only for a value
-        below ``high_exit``; likewise below ``low_enter`` enters ``"low"``, left above
-        ``low_exit``. An unset exit equals its enter (no hysteresis). They must run
-        ``low_enter <= low_exit <= high_exit <= high_enter``. Strings and booleans are
-        states as they are; without levels every distinct value is a state.
-    min_duration : int, default 0
-        Debounce, in ns: a new state counts only once it has held this long. The
-        change is reported at the first point that satisfies this, and the new state
-        is dated from its first point.
-    flap_count : int, default 5
-        More than this many changes within ``flap_window`` is flapping (an anomaly).
-    flap_window : int, default 3_600_000_000_000 (1 h)
-        Flapping window, in ns: changes at times in ``(t - flap_window, t]`` count.
+    See ``parameters`` (one declaration gives the constructor, the ``@edge()``
+    options and the docs). ``low_enter``, ``low_exit``, ``high_enter`` and
+    ``high_exit`` map a number to the state ``"low"``, ``"normal"`` or ``"high"``:
+    a value above ``high_enter`` enters ``"high"``, which is left only for a value
+    below ``high_exit``; likewise below ``low_enter`` enters ``"low"``, left above
+    ``low_exit``. An unset exit equals its enter (no hysteresis). They must run
+    ``low_enter <= low_exit <= high_exit <= high_enter``. Strings and booleans are
+    states as they are; without levels every distinct value is a state.
+    ``min_duration`` (ns) debounces: a new state counts only once it has held this
+    long; the change is reported at the first point that satisfies this, and the
+    new state is dated from its first point. More than ``flap_count`` changes at
+    times in ``(t - flap_window, t]`` is flapping (an anomaly).
 
     Notes
     -----
@@ -110,46 +99,42 @@ class EdgeDetector(Detector):
 
     name: ClassVar[str] = "edge"
     input_kind: ClassVar[str] = "state"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        **{level: _FiniteOrUnset() for level in _LEVEL_ORDER},
-        "min_duration": Interval(int, 0, None),
-        "flap_count": Interval(int, 1, None),
-        "flap_window": Interval(int, 1, None),
-    }
+    parameters: ClassVar[ParamSet] = ParamSet(
+        low_enter=Param.number(None, "Numbers: enter state 'low' below this.", optional=True),
+        low_exit=Param.number(None, "Leave 'low' only above this (hysteresis; unset: low_enter).", optional=True),
+        high_enter=Param.number(None, "Numbers: enter state 'high' above this.", optional=True),
+        high_exit=Param.number(None, "Leave 'high' only below this (hysteresis; unset: high_enter).",
+                               optional=True),
+        min_duration=Param.duration(0, "A new state must last this long before it counts (debounce).", low=0,
+                                    high=MAX_DURATION_NS),
+        flap_count=Param.integer(5, "More than this many changes within flap_window is flapping (is_anomaly).",
+                                 low=1, high=MAX_WINDOW),
+        flap_window=Param.duration(_HOUR_NS, "Window for counting changes.", low=0, high=MAX_DURATION_NS,
+                                   closed="right"),
+    )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
-        {"high_enter": "hot"},
-        {"low_enter": math.nan},
         {"high_exit": 70.0},
         {"high_enter": 70.0, "high_exit": 80.0},
         {"low_enter": 50.0, "high_enter": 40.0},
     )
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {},
+        {"min_duration": 20_000_000_000, "flap_count": 2, "flap_window": 600_000_000_000},
+        {"low_enter": 40.0, "low_exit": 45.0, "high_exit": 55.0, "high_enter": 60.0},
+    )
 
-    def __init__(
-        self,
-        *,
-        low_enter: float | None = None,
-        low_exit: float | None = None,
-        high_enter: float | None = None,
-        high_exit: float | None = None,
-        min_duration: int = 0,
-        flap_count: int = 5,
-        flap_window: int = _HOUR_NS,
-    ) -> None:
-        levels = dict(zip(_LEVEL_ORDER, (low_enter, low_exit, high_exit, high_enter), strict=True))
-        self._validate(**levels, min_duration=min_duration, flap_count=flap_count, flap_window=flap_window)
-        for side in ("low", "high"):
-            if levels[f"{side}_exit"] is not None and levels[f"{side}_enter"] is None:
-                raise InvalidParameterError(f"{side}_exit needs {side}_enter, which is unset")
-        given = [(key, float(value)) for key, value in levels.items() if value is not None]
-        for (key_a, a), (key_b, b) in pairwise(given):
-            if a > b:
-                raise InvalidParameterError(
-                    f"{key_a} ({a}) must be <= {key_b} ({b}): levels run "
-                    "low_enter <= low_exit <= high_exit <= high_enter"
-                )
-        self.low_enter, self.low_exit = low_enter, low_exit
-        self.high_enter, self.high_exit = high_enter, high_exit
-        self.min_duration, self.flap_count, self.flap_window = min_duration, flap_count, flap_window
+    low_enter: float | None
+    low_exit: float | None
+    high_enter: float | None
+    high_exit: float | None
+    min_duration: int
+    flap_count: int
+    flap_window: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        low_enter, high_enter = self.low_enter, self.high_enter
+        low_exit, high_exit = self.low_exit, self.high_exit
         self._low_exit = low_enter if low_exit is None else low_exit
         self._high_exit = high_enter if high_exit is None else high_exit
         self._started = False
@@ -161,7 +146,27 @@ class EdgeDetector(Detector):
         self._previous: Any = None
         self._previous_duration: int | None = None
         self._changes = 0
-        self._change_times: deque[int] = deque(maxlen=2 * flap_count)
+        self._change_times: deque[int] = deque(maxlen=2 * self.flap_count)
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        for side in ("low", "high"):
+            if values[f"{side}_exit"] is not None and values[f"{side}_enter"] is None:
+                raise InvalidParameterError(f"{side}_exit needs {side}_enter, which is unset")
+        given = [(key, values[key]) for key in _LEVEL_ORDER if values[key] is not None]
+        for (key_a, a), (key_b, b) in pairwise(given):
+            if a > b:
+                raise InvalidParameterError(
+                    f"{key_a} ({a}) must be <= {key_b} ({b}): levels run "
+                    "low_enter <= low_exit <= high_exit <= high_enter"
+                )
+
+    @classmethod
+    def input_kind_of(cls, params: Mapping[str, Any]) -> str:
+        """``"float"`` once levels band numbers into states, else ``"state"`` (any discrete value)."""
+        if params.get("low_enter") is not None or params.get("high_enter") is not None:
+            return "float"
+        return cls.input_kind
 
     def _level(self, x: Any, previous: Any) -> Any:
         if isinstance(x, (bool, str)) or (self.low_enter is None and self.high_enter is None):

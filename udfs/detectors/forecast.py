@@ -72,8 +72,6 @@ class HoltWinters(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"history": 50, "refit_every": 50}, {"season": 10, "history": 50, "refit_every": 0, "trend": False},
     )
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"history": 50, "refit_every": 50}
 
     season: int
     trend: bool

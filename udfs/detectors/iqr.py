@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 
 from udfs.detectors._sorted_window import MEAN_AD_CONSISTENCY, SortedWindow
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import Constraint, Interval, InvalidParameterError, check_param
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_WINDOW
 
 __all__ = ["InterquartileRange"]
 
@@ -57,15 +59,11 @@ class InterquartileRange(Detector):
 
     Parameters
     ----------
-    window : int, default 100
-        How many past values to keep (>= 3).
-    k : float, default 1.5
-        Fence width in IQRs (> 0); Tukey's 1.5 for "outlier", 3 for "far out".
-    threshold : float, default 0.0
-        A score above this is an anomaly; 0 flags every value outside the fences.
-    min_periods : int, default 10
-        How many values the window must hold before scoring (1 to ``window``);
-        before that the score is NaN and nothing is an anomaly.
+    See ``parameters`` (one declaration gives the constructor, the ``@iqr()`` and
+    ``@iqr_batch()`` options and the docs): ``window`` past values are kept; the
+    fences are ``k`` IQRs out (Tukey's 1.5 for "outlier", 3 for "far out"); a score
+    above ``threshold`` is an anomaly (0 flags every value outside the fences); until
+    the window holds ``min_periods`` values the score is NaN.
 
     Notes
     -----
@@ -122,27 +120,30 @@ class InterquartileRange(Detector):
     """
 
     name: ClassVar[str] = "iqr"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        "window": Interval(int, 3, None),
-        "k": Interval(float, 0, None, closed="neither"),
-        "threshold": Interval(float, 0, None),
-        "min_periods": Interval(int, 1, None),
-    }
+    parameters: ClassVar[ParamSet] = ParamSet(
+        window=Param.integer(100, "Past values in the rolling window.", low=3, high=MAX_WINDOW),
+        k=Param.number(1.5, "Fence distance in IQRs (Tukey: 1.5).", low=0, closed="neither"),
+        threshold=Param.number(0.0, "Anomaly when the score (IQRs beyond a fence) exceeds this.", low=0),
+        min_periods=Param.integer(10, "Values needed before scoring starts (at most window).", low=1,
+                                  high=MAX_WINDOW),
+    )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 5, "min_periods": 10},)
 
-    def __init__(
-        self, *, window: int = 100, k: float = 1.5, threshold: float = 0.0, min_periods: int = 10
-    ) -> None:
-        self._validate(window=window, k=k, threshold=threshold, min_periods=min_periods)
-        if min_periods > window:
+    window: int
+    k: float
+    threshold: float
+    min_periods: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._values = SortedWindow(self.window)
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        if values["min_periods"] > values["window"]:
             raise InvalidParameterError(
-                f"min_periods must be <= window ({window}), got {min_periods}"
+                f"min_periods must be <= window ({values['window']}), got {values['min_periods']}"
             )
-        self.window = window
-        self.k = float(k)
-        self.threshold = float(threshold)
-        self.min_periods = min_periods
-        self._values = SortedWindow(window)
 
     def score_one(self, t: int, x: Any) -> Verdict:
         x = float(x)
@@ -172,8 +173,8 @@ class InterquartileRange(Detector):
         list of Verdict
             One per value, in order; all NaN scores if the batch has no finite value.
         """
-        check_param("k", k, cls.parameter_constraints["k"])
-        check_param("threshold", threshold, cls.parameter_constraints["threshold"])
+        k = cls.parameters["k"].normalise(k)
+        threshold = cls.parameters["threshold"].normalise(threshold)
         batch = [float(v) for v in values]
         population = SortedWindow(len(batch) or 1, filter(math.isfinite, batch))
         if not len(population):

@@ -11,7 +11,8 @@ import numpy as np
 
 from udfs.detectors._flat_forest import FlatForest
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import Constraint, Interval
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_HISTORY, MAX_LAGS, MAX_TREES
 
 __all__ = ["IsolationForestDetector"]
 
@@ -19,14 +20,6 @@ _NO_SCORE = Verdict(math.nan, False, {})
 # Scores are sums of ~100 path lengths: rounding drops the float noise that would put a
 # constant series a hair above the threshold (scikit-learn calls every point of one an outlier).
 _SCORE_DIGITS = 12
-
-
-class _AutoOrFraction(Constraint):
-    def accepts(self, value: Any) -> bool:
-        return value == "auto" or Interval(float, 0.0, 0.5, closed="right").accepts(value)
-
-    def describe(self) -> str:
-        return "'auto' or a number > 0 and <= 0.5"
 
 
 class IsolationForestDetector(Detector):
@@ -46,28 +39,22 @@ class IsolationForestDetector(Detector):
 
     where ``E[h(x)]`` is the mean path length that isolates ``x``, ``c`` the mean path
     length of a binary search tree, and ``offset_`` is -0.5 for
-    ``contamination="auto"`` or, for a fraction, the level that scikit-learn's score
+    ``contamination=0`` (scikit-learn's ``"auto"``) or, for a fraction, the level that scikit-learn's score
     exceeds on that fraction of the training vectors. So the score lies in (-1, 1),
     higher is more anomalous, and above 0 is what scikit-learn's ``predict`` calls an
     outlier. Scores are rounded to 12 decimals (see Notes).
 
     Parameters
     ----------
-    n_estimators : int, default 100
-        Trees in the forest.
-    contamination : "auto" or float in (0, 0.5], default "auto"
-        Sets ``offset_``, as in scikit-learn.
-    train_size : int, default 500
-        Vectors collected before the first fit; the training set of every refit.
-    refit_every : int, default 0
-        Refit every this many points after the first fit; 0 = never.
-    threshold : float, default 0.0
-        A score above this is an anomaly (in [-1, 1]).
-    seed : int, default 0
-        ``random_state`` of every fit: same data, same seed, same forest.
-    lags : int, default 0
-        0: ``x`` is the vector. k >= 1: ``x`` is one value; the vector is it and its
-        k predecessors (the first k points only fill the lags).
+    See ``parameters`` (one declaration gives the constructor, the
+    ``@isolation_forest()`` options and the docs): ``n_estimators`` trees;
+    ``contamination`` sets ``offset_`` as in scikit-learn (0 for its ``"auto"``);
+    ``train_size`` vectors are collected before the first fit and make the training
+    set of every refit; ``refit_every`` N points after the first fit (0 = never); a
+    score above ``threshold`` is an anomaly; ``seed`` is the ``random_state`` of every
+    fit (same data, same seed, same forest); ``lags=0``: ``x`` is the vector,
+    ``lags=k``: ``x`` is one value and the vector is it and its k predecessors (the
+    first k points only fill the lags).
 
     Notes
     -----
@@ -92,35 +79,36 @@ class IsolationForestDetector(Detector):
 
     name: ClassVar[str] = "isolation_forest"
     input_kind: ClassVar[str] = "vector"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        "n_estimators": Interval(int, 1, None),
-        "contamination": _AutoOrFraction(),
-        "train_size": Interval(int, 2, None),
-        "refit_every": Interval(int, 0, None),
-        "threshold": Interval(float, -1.0, 1.0),
-        "seed": Interval(int, 0, 2**32 - 1),
-        "lags": Interval(int, 0, None),
-    }
-    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
-        {"contamination": 0.0}, {"contamination": 0.6}, {"contamination": "always"},
+    parameters: ClassVar[ParamSet] = ParamSet(
+        lags=Param.integer(0, "0: the fields are the vector. k: one field's value and its k previous values.",
+                           low=0, high=MAX_LAGS),
+        n_estimators=Param.integer(100, "Trees in the forest.", low=1, high=MAX_TREES),
+        contamination=Param.number(0.0, "Expected outlier fraction, sets the score offset; 0 means scikit-learn's "
+                                   "'auto'.", low=0.0, high=0.5),
+        train_size=Param.integer(500, "Points collected per group before the first fit; the size of every "
+                                 "training set.", low=2, high=MAX_HISTORY),
+        refit_every=Param.integer(0, "Refit on the latest train_size points every N points; 0 = never.", low=0,
+                                  high=MAX_HISTORY),
+        threshold=Param.number(0.0, "Anomaly when the score (-decision_function, in (-1, 1)) exceeds this.",
+                               low=-1.0, high=1.0),
+        seed=Param.integer(0, "Random seed of every fit.", low=0, high=2**32 - 1),
     )
-    check_params: ClassVar[Mapping[str, Any]] = {"train_size": 50, "n_estimators": 20, "refit_every": 25}
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"train_size": 50, "n_estimators": 20, "refit_every": 25},
+        {"train_size": 50, "n_estimators": 20, "refit_every": 25, "lags": 3, "contamination": 0.1},
+    )
 
-    def __init__(
-        self, *, n_estimators: int = 100, contamination: str | float = "auto", train_size: int = 500,
-        refit_every: int = 0, threshold: float = 0.0, seed: int = 0, lags: int = 0,
-    ) -> None:
-        self._validate(
-            n_estimators=n_estimators, contamination=contamination, train_size=train_size,
-            refit_every=refit_every, threshold=threshold, seed=seed, lags=lags,
-        )
-        self.n_estimators = n_estimators
-        self.contamination: str | float = contamination if contamination == "auto" else float(contamination)
-        self.train_size = train_size
-        self.refit_every = refit_every
-        self.threshold = float(threshold)
-        self.seed = seed
-        self.lags = lags
+    lags: int
+    n_estimators: int
+    contamination: float
+    train_size: int
+    refit_every: int
+    threshold: float
+    seed: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        lags, train_size, refit_every = self.lags, self.train_size, self.refit_every
         #: Fit inside ``learn_one`` when a fit is due; the UDF sets False and fits on a thread.
         self.fit_inline = True
         # The current forest's training set is the train_size vectors before the last
@@ -214,7 +202,7 @@ class IsolationForestDetector(Detector):
         from sklearn.ensemble import IsolationForest  # slow import: only once a fit is due
 
         model = IsolationForest(
-            n_estimators=self.n_estimators, contamination=self.contamination, random_state=self.seed
+            n_estimators=self.n_estimators, contamination=self.contamination or "auto", random_state=self.seed
         )
         return model.fit(data)
 
@@ -240,6 +228,11 @@ class IsolationForestDetector(Detector):
         self._history.clear()
         self._n_features = forest.n_features
         self._forest = forest
+
+    @classmethod
+    def input_kind_of(cls, params: Mapping[str, Any]) -> str:
+        """``"float"`` with lags (one value per point), else ``"vector"``."""
+        return "float" if params.get("lags") else "vector"
 
     @property
     def awaiting_model(self) -> bool:

@@ -40,6 +40,7 @@ class LossDetector(Detector):
     """
 
     name: ClassVar[str] = "loss"
+    input_kind: ClassVar[str] = "fraction"
     parameters: ClassVar[ParamSet] = ParamSet(
         consecutive=Param.integer(3, "Lost measurements in a row that make an anomaly.", low=1, high=MAX_WINDOW),
         window=Param.integer(30, "Measurements the loss rate is computed over.", low=1, high=MAX_WINDOW),
@@ -49,8 +50,6 @@ class LossDetector(Detector):
                              high=1, closed="right"),
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 100}, {"window": 100, "lost_at": 0.5})
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"window": 100}
 
     consecutive: int
     window: int

@@ -11,7 +11,9 @@ import numpy as np
 
 from udfs.detectors._left_profile import LeftProfile, Step
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import Constraint, Interval, InvalidParameterError, OneOf
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_HISTORY
 
 __all__ = ["MatrixProfile"]
 
@@ -34,19 +36,14 @@ class MatrixProfile(Detector):
 
     Parameters
     ----------
-    m : int, default 32
-        Subsequence length (>= 3).
-    history : int, default 2000
-        Past values kept; memory and time per point are O(history).
-    threshold : float, default 3.0
-        A score above this is an anomaly.
-    normalize : bool, default True
-        Compare z-normalised subsequences (shape only, like stumpy's ``stumpi``);
-        False compares raw values (Euclidean distance, like ``aampi``).
-    min_history : int, default 128
-        Values learned before scoring starts, from ``m + ceil(m / 4) + 1`` (the
-        newest subsequence then has a neighbour, and one earlier distance exists)
-        to ``history``.
+    See ``parameters`` (one declaration gives the constructor, the
+    ``@matrix_profile()`` options and the docs): subsequences of ``m`` values are
+    compared with the last ``history`` values (memory and time per point are
+    O(history)); a score above ``threshold`` is an anomaly; ``normalize`` compares
+    z-normalised subsequences (shape only, like stumpy's ``stumpi``), False raw
+    values (Euclidean distance, like ``aampi``); scoring starts after
+    ``min_history`` values, from ``m + ceil(m / 4) + 1`` (the newest subsequence then
+    has a neighbour, and one earlier distance exists) to ``history``.
 
     Notes
     -----
@@ -85,43 +82,49 @@ class MatrixProfile(Detector):
     """
 
     name: ClassVar[str] = "matrix_profile"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        "m": Interval(int, 3, None),
-        "history": Interval(int, 5, None),
-        "threshold": Interval(float, 0, None, closed="neither"),
-        "normalize": OneOf((True, False)),
-        "min_history": Interval(int, 5, None),
-    }
+    parameters: ClassVar[ParamSet] = ParamSet(
+        m=Param.integer(32, "Subsequence length, in points.", low=3, high=MAX_HISTORY),
+        history=Param.integer(2000, "Past values the subsequence is compared with.", low=5, high=MAX_HISTORY),
+        threshold=Param.number(3.0, "Anomaly when the distance exceeds this many times the median recent "
+                               "distance.", low=0, closed="neither"),
+        normalize=Param.flag(True, "Compare z-normalised subsequences (shape only); FALSE compares raw values."),
+        min_history=Param.integer(128, "Values needed before scoring starts (m + ceil(m / 4) + 1 to history).",
+                                  low=5, high=MAX_HISTORY),
+    )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"m": 8, "min_history": 10},
         {"history": 50, "min_history": 100},
-        {"normalize": 1},
     )
-    check_params: ClassVar[Mapping[str, Any]] = {"m": 8, "history": 100, "min_history": 32}
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"m": 8, "history": 100, "min_history": 32},
+        {"m": 8, "history": 100, "min_history": 32, "normalize": False},
+    )
 
-    def __init__(
-        self,
-        *,
-        m: int = 32,
-        history: int = 2000,
-        threshold: float = 3.0,
-        normalize: bool = True,
-        min_history: int = 128,
-    ) -> None:
-        self._validate(m=m, history=history, threshold=threshold, normalize=normalize, min_history=min_history)
-        if not isinstance(normalize, bool):
-            raise InvalidParameterError(f"normalize must be True or False, got {normalize!r}")
-        least = m + math.ceil(m / 4) + 1
-        if min_history < least:
-            raise InvalidParameterError(f"min_history must be >= m + ceil(m / 4) + 1 = {least}, got {min_history}")
-        if min_history > history:
-            raise InvalidParameterError(f"min_history must be <= history ({history}), got {min_history}")
-        self.m, self.history, self.threshold = m, history, float(threshold)
-        self.normalize, self.min_history = normalize, min_history
+    m: int
+    history: int
+    threshold: float
+    normalize: bool
+    min_history: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        m, history, normalize = self.m, self.history, self.normalize
         self._profile = LeftProfile(m, history, normalize)
         self._distances = np.zeros(history)  # ring of the last `history` distances
         self._sorted: list[float] = []  # the same distances, sorted: the median in O(1)
         self._scored = 0  # distances ever written
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        m, least = values["m"], values["m"] + math.ceil(values["m"] / 4) + 1
+        if values["min_history"] < least:
+            raise InvalidParameterError(
+                f"min_history must be >= m + ceil(m / 4) + 1 = {least} (m = {m}), got {values['min_history']}"
+            )
+        if values["min_history"] > values["history"]:
+            raise InvalidParameterError(
+                f"min_history must be <= history ({values['history']}), got {values['min_history']}"
+            )
 
     def _verdict(self, step: Step | None) -> Verdict:
         if step is None:

@@ -54,8 +54,6 @@ class ModeChange(Detector):
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"window": 100, "bucket": 5.0}, {"window": 100, "persist": 1},
     )
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"window": 100, "bucket": 5.0}
 
     bucket: float
     window: int

@@ -3,43 +3,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from udfs.detectors._skyline import ALGORITHMS, run_algorithms
 from udfs.detectors._skyline_window import SkylineWindow
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import Constraint, Interval, InvalidParameterError
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_DURATION_NS, MAX_WINDOW
 
 __all__ = ["SigmaEnsemble"]
 
-
-class _AlgorithmNames(Constraint):
-    """A non-empty comma-separated string or sequence of Skyline algorithm names."""
-
-    def accepts(self, value: Any) -> bool:
-        try:
-            names = _split_names(value)
-        except TypeError:
-            return False
-        return bool(names) and all(name in ALGORITHMS for name in names)
-
-    def describe(self) -> str:
-        return "a non-empty list (or comma-separated string) of " + ", ".join(ALGORITHMS)
-
-
-def _split_names(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return [name.strip() for name in value.split(",") if name.strip()]
-    if not isinstance(value, Iterable):
-        raise TypeError(value)
-    return list(value)
+_DAY_NS = 86_400_000_000_000
 
 
 class SigmaEnsemble(Detector):
     """Skyline's three-sigma ensemble: nine algorithms vote on each point.
 
-    Each point is judged on the series of the ``full_duration`` seconds ending
+    Each point is judged on the series of the ``full_duration`` (ns) ending
     at it, the point itself included as the newest value (Skyline analyses
     ``x[-1]`` with its history), by histogram_bins, first_hour_average,
     stddev_from_average, grubbs, ks_test, mean_subtraction_cumulation,
@@ -52,23 +34,16 @@ class SigmaEnsemble(Detector):
 
     Parameters
     ----------
-    sigma : float, default 3.0
-        The number of standard deviations (> 0).
-    consensus : int, default 6
-        How many True votes make an anomaly (1 to ``len(algorithms)``).
-    full_duration : float, default 86400.0
-        Seconds of history in the window (Skyline's ``FULL_DURATION``): points at
-        least this much older than the newest one are dropped.
-    min_points : int, default 100
-        Fewer points in the window and nothing is judged (``MIN_TOLERABLE_LENGTH``); >= 3.
-    max_points : int, default 10000
-        The window keeps at most this many points (the oldest go first), which
-        bounds memory and time per point; >= ``min_points``.
-    boredom : int, default 100
-        When the last ``boredom`` values of the window are all equal nothing is
-        judged (``MAX_TOLERABLE_BOREDOM``); >= 2.
-    algorithms : str or sequence of str, default all nine
-        The algorithms that vote, as names or one comma-separated string.
+    See ``parameters`` (one declaration gives the constructor, the ``@sigma()``
+    options and the docs). ``sigma`` is the number of standard deviations;
+    ``consensus`` True votes make an anomaly (at most ``len(algorithms)``).
+    ``full_duration`` is the history in the window, in nanoseconds (Skyline's
+    ``FULL_DURATION``): points at least this much older than the newest one are
+    dropped. With fewer than ``min_points`` points nothing is judged
+    (``MIN_TOLERABLE_LENGTH``); the window keeps at most ``max_points`` points (the
+    oldest go first), which bounds memory and time per point. When the last
+    ``boredom`` values are all equal nothing is judged (``MAX_TOLERABLE_BOREDOM``).
+    ``algorithms`` are the ones that vote: names, or one comma-separated string.
 
     Notes
     -----
@@ -117,54 +92,54 @@ class SigmaEnsemble(Detector):
     """
 
     name: ClassVar[str] = "sigma"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        "sigma": Interval(float, 0, None, closed="neither"),
-        "consensus": Interval(int, 1, len(ALGORITHMS)),
-        "full_duration": Interval(float, 0, 1e9, closed="right"),
-        "min_points": Interval(int, 3, None),
-        "max_points": Interval(int, 3, None),
-        "boredom": Interval(int, 2, None),
-        "algorithms": _AlgorithmNames(),
-    }
+    parameters: ClassVar[ParamSet] = ParamSet(
+        sigma=Param.number(3.0, "Standard deviations for the sigma-based algorithms (Skyline: 3).", low=0,
+                           high=1e6, closed="right"),
+        consensus=Param.integer(6, "Algorithms that must vote anomalous (Skyline: 6 of 9).", low=1,
+                                high=len(ALGORITHMS)),
+        full_duration=Param.duration(_DAY_NS, "History analysed with each point (Skyline's FULL_DURATION).",
+                                     low=0, high=MAX_DURATION_NS, closed="right"),
+        min_points=Param.integer(100, "Points needed before voting (Skyline's MIN_TOLERABLE_LENGTH).", low=3,
+                                 high=MAX_WINDOW),
+        max_points=Param.integer(10000, "Cap on points kept per group.", low=3, high=MAX_WINDOW),
+        boredom=Param.integer(100, "Not judged when this many last values are all equal (MAX_TOLERABLE_BOREDOM).",
+                              low=2, high=MAX_WINDOW),
+        algorithms=Param.names(ALGORITHMS, ALGORITHMS, "The algorithms that vote (comma-separated)."),
+    )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"min_points": 200, "max_points": 100},
         {"consensus": 3, "algorithms": "grubbs,ks_test"},
-        {"algorithms": ("grubbs", "bogus")},
-        {"algorithms": ""},
     )
-    check_params: ClassVar[Mapping[str, Any]] = {"max_points": 100}  # bounds the state for the common checks
+    # max_points bounds the state for the common checks; one config with a subset of the votes.
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"max_points": 100},
+        {"max_points": 100, "min_points": 30, "full_duration": 600_000_000_000, "consensus": 2,
+         "algorithms": ("grubbs", "median_absolute_deviation", "least_squares")},
+    )
 
-    def __init__(
-        self,
-        *,
-        sigma: float = 3.0,
-        consensus: int = 6,
-        full_duration: float = 86400.0,
-        min_points: int = 100,
-        max_points: int = 10000,
-        boredom: int = 100,
-        algorithms: str | Iterable[str] = ALGORITHMS,
-    ) -> None:
-        self._validate(
-            sigma=sigma, consensus=consensus, full_duration=full_duration, min_points=min_points,
-            max_points=max_points, boredom=boredom, algorithms=algorithms,
-        )  # fmt: skip
-        if max_points < min_points:
-            raise InvalidParameterError(f"max_points must be >= min_points ({min_points}), got {max_points}")
-        names = _split_names(algorithms)
-        chosen = tuple(name for name in ALGORITHMS if name in names)  # Skyline's order, once each
-        if consensus > len(chosen):
+    sigma: float
+    consensus: int
+    full_duration: int
+    min_points: int
+    max_points: int
+    boredom: int
+    algorithms: tuple[str, ...]
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._window = SkylineWindow(span_ns=self.full_duration, max_points=self.max_points)
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        if values["max_points"] < values["min_points"]:
             raise InvalidParameterError(
-                f"consensus must be <= the number of algorithms ({len(chosen)}), got {consensus}"
+                f"max_points must be >= min_points ({values['min_points']}), got {values['max_points']}"
             )
-        self.sigma = float(sigma)
-        self.consensus = consensus
-        self.full_duration = float(full_duration)
-        self.min_points = min_points
-        self.max_points = max_points
-        self.boredom = boredom
-        self.algorithms = chosen
-        self._window = SkylineWindow(span_ns=round(self.full_duration * 10**9), max_points=max_points)
+        if values["consensus"] > len(values["algorithms"]):
+            raise InvalidParameterError(
+                f"consensus must be <= the number of algorithms ({len(values['algorithms'])}), "
+                f"got {values['consensus']}"
+            )
 
     def votes_one(self, t: int, x: Any) -> dict[str, bool | None]:
         """Each algorithm's vote on ``x`` at time ``t`` (None: failed, or the point is not judged).
@@ -236,7 +211,7 @@ class SigmaEnsemble(Detector):
 
     def state_dict(self) -> dict[str, Any]:
         params = self.params()
-        params["algorithms"] = list(self.algorithms)
+        params["algorithms"] = list(self.algorithms)  # what json.loads gives back
         return {
             "params": params,
             "times": self._window.times().tolist(),

@@ -102,8 +102,6 @@ class SpectralResidual(Detector):
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 16, "score_window": 16},)
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({}, {"window": 16, "score_window": 5, "mag_window": 1})
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {}
 
     window: int
     extrapolate: int

@@ -51,8 +51,6 @@ class SmoothedZScore(Detector):
         influence=Param.number(0.5, "Weight of a spike in the history (0: none, 1: in full).", low=0, high=1),
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"lag": 100}, {"lag": 100, "influence": 0.0})
-    # Transitional, until tests/detectors/test_common.py reads check_configs:
-    check_params: ClassVar[Mapping[str, Any]] = {"lag": 100}
 
     lag: int
     threshold: float

@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import Constraint, Interval, InvalidParameterError, OneOf
+from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.limits import MAX_WINDOW
 
 __all__ = ["ZScore"]
 
@@ -28,22 +30,14 @@ class ZScore(Detector):
 
     Parameters
     ----------
-    mode : {"rolling", "ewma"}, default "rolling"
-        ``"rolling"``: mean and (population) standard deviation of the last
-        ``window`` values, kept with Welford add/remove updates around a recent
-        mean and recomputed exactly every ``window`` updates or when cancellation
-        threatens.
-        ``"ewma"``: exponentially weighted mean and variance, ``alpha`` being the
-        weight of the newest value.
-    window : int, default 100
-        Rolling window length (>= 2); unused in ``"ewma"`` mode.
-    alpha : float, default 0.1
-        EWMA weight of the newest value, in (0, 1]; unused in ``"rolling"`` mode.
-    threshold : float, default 3.0
-        An absolute z-score above this is an anomaly.
-    min_periods : int, default 10
-        How many values must have been learned before scoring (>= 2, and
-        <= ``window`` in rolling mode); before that the score is NaN.
+    See ``parameters`` (one declaration gives the constructor, the ``@zscore()``
+    options and the docs). ``mode="rolling"``: mean and (population) standard
+    deviation of the last ``window`` values, kept with Welford add/remove updates
+    around a recent mean and recomputed exactly every ``window`` updates or when
+    cancellation threatens. ``mode="ewma"``: exponentially weighted mean and
+    variance, ``alpha`` being the weight of the newest value (``window`` unused).
+    An absolute z-score above ``threshold`` is an anomaly; until ``min_periods``
+    values have been learned the score is NaN.
 
     Notes
     -----
@@ -69,34 +63,27 @@ class ZScore(Detector):
     """
 
     name: ClassVar[str] = "zscore"
-    parameter_constraints: ClassVar[Mapping[str, Constraint]] = {
-        "mode": OneOf(("rolling", "ewma")),
-        "window": Interval(int, 2, None),
-        "alpha": Interval(float, 0, 1, closed="right"),
-        "threshold": Interval(float, 0, None, closed="neither"),
-        "min_periods": Interval(int, 2, None),
-    }
+    parameters: ClassVar[ParamSet] = ParamSet(
+        mode=Param.choice("rolling", ("rolling", "ewma"),
+                          "'rolling' (window of past values) or 'ewma' (exponentially weighted)."),
+        window=Param.integer(100, "Past values in the rolling window (mode 'rolling').", low=2, high=MAX_WINDOW),
+        alpha=Param.number(0.1, "EWMA weight of the newest value (mode 'ewma').", low=0, high=1, closed="right"),
+        threshold=Param.number(3.0, "Anomaly when the absolute z-score exceeds this.", low=0, closed="neither"),
+        min_periods=Param.integer(10, "Values needed before scoring starts (at most window in mode 'rolling').",
+                                  low=2, high=MAX_WINDOW),
+    )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"window": 5, "min_periods": 10},)
+    check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({}, {"mode": "ewma", "alpha": 0.05})
 
-    def __init__(
-        self,
-        *,
-        mode: str = "rolling",
-        window: int = 100,
-        alpha: float = 0.1,
-        threshold: float = 3.0,
-        min_periods: int = 10,
-    ) -> None:
-        self._validate(mode=mode, window=window, alpha=alpha, threshold=threshold, min_periods=min_periods)
-        if mode == "rolling" and min_periods > window:
-            raise InvalidParameterError(
-                f"min_periods must be <= window ({window}) in rolling mode, got {min_periods}"
-            )
-        self.mode = mode
-        self.window = window
-        self.alpha = float(alpha)
-        self.threshold = float(threshold)
-        self.min_periods = min_periods
+    mode: str
+    window: int
+    alpha: float
+    threshold: float
+    min_periods: int
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        window = self.window
         self._values: deque[float] = deque(maxlen=window)  # rolling mode only
         self._shift = 0.0  # rolling: the sums are kept for x - shift (ewma: stays 0)
         self._mean = 0.0  # of x - shift
@@ -104,6 +91,13 @@ class ZScore(Detector):
         self._peak = 0.0  # largest rolling m2 since the last exact recompute
         self._updates = 0  # rolling updates since the last exact recompute
         self._seen = 0  # values learned, capped at min_periods (all we need to know)
+
+    @classmethod
+    def check_rules(cls, values: Mapping[str, Any]) -> None:
+        if values["mode"] == "rolling" and values["min_periods"] > values["window"]:
+            raise InvalidParameterError(
+                f"min_periods must be <= window ({values['window']}) in rolling mode, got {values['min_periods']}"
+            )
 
     def _std(self) -> float:
         if self.mode == "ewma":

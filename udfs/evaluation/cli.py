@@ -42,6 +42,12 @@ def _literal(text: str) -> Any:
     return text
 
 
+def _typed(cls: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Spec values read as the detector declares them: ``full_duration=10d`` is a duration."""
+    declared = cls.parameters
+    return {key: declared[key].from_text(str(value)) if key in declared else value for key, value in params.items()}
+
+
 @click.group()
 def evaluate() -> None:
     """Measure detection quality."""
@@ -49,7 +55,8 @@ def evaluate() -> None:
 
 @evaluate.command()
 @click.option("--detector", "-d", "specs", multiple=True, metavar="NAME[:K=V,...]",
-              help="Detector to score, with optional parameters, e.g. 'zscore:mode=ewma,alpha=0.05' "
+              help="Detector to score, with optional parameters, e.g. 'zscore:mode=ewma,alpha=0.05' or "
+                   "'sigma:full_duration=10d' (durations with their unit) "
                    "(repeatable; default: every registered numeric detector with its defaults).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/nab"),
               show_default=True, help="The NAB subset (CSV files and labels/combined_windows.json).")
@@ -83,11 +90,12 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, details: bool, r
         if cls is None:
             raise click.BadParameter(f"unknown detector {name!r}; known: {', '.join(sorted(REGISTRY))}",
                                      param_hint="--detector")
+        label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
         try:
+            params = _typed(cls, params)
             cls(**params)
         except (InvalidParameterError, TypeError) as exc:
             raise click.BadParameter(f"{name}: {exc}", param_hint="--detector") from None
-        label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
         click.echo(f"evaluating {label} ...", err=True)
         report = run_evaluation(functools.partial(cls, **params), data_dir, progress=progress, name=label)
         reports.append(report)

@@ -1,11 +1,12 @@
 """Base classes for UDF authors: options, per-group state, snapshots, bad-point handling.
 
-A UDF subclasses :class:`UDF` (or :class:`PerGroupUDF` when it keeps state per
-Kapacitor group), declares ``name``, ``summary``, edges and an
-:class:`~udfs.functions.options.OptionSet`, and implements ``configure`` and
-``point`` (stream) or ``batch`` (batch edge). Everything Kapacitor needs around
-that - Info, Init validation, Snapshot/Restore as versioned JSON, logging to
-stderr - lives here once.
+A UDF subclasses :class:`StreamUDF` and implements ``point`` (one call per stream
+point), or :class:`BatchUDF` and implements ``batch`` (one call per whole batch);
+either is combined with :class:`PerGroupUDF` when it keeps state per Kapacitor
+group. It declares ``name``, ``summary`` and an
+:class:`~udfs.functions.options.OptionSet`, and implements ``configure``.
+Everything Kapacitor needs around that - Info, Init validation, Snapshot/Restore
+as versioned JSON, logging to stderr - lives in :class:`UDF` once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from udfs.functions.options import OptionError, OptionSet
 from udfs.params.constraints import InvalidParameterError
 from udfs.protocol import EdgeType, Handler, udf_pb2
 
-__all__ = ["PerGroupUDF", "SkipLog", "UDF", "numeric_field"]
+__all__ = ["BatchUDF", "PerGroupUDF", "SkipLog", "StreamUDF", "UDF", "numeric_field"]
 
 log = logging.getLogger("udfs.functions")
 
@@ -85,7 +86,11 @@ def numeric_field(point: udf_pb2.Point, field: str) -> float | str:
 
 
 class UDF(Handler):
-    """A Kapacitor UDF: one instance per task node (one process or socket connection)."""
+    """A Kapacitor UDF: one instance per task node (one process or socket connection).
+
+    What every UDF shares (Info, Init, snapshots, the skip log); the data edge comes
+    from :class:`StreamUDF` or :class:`BatchUDF`.
+    """
 
     #: The name TICKscripts call (``@name()``); snake_case.
     name: ClassVar[str]
@@ -104,13 +109,6 @@ class UDF(Handler):
         self.initialized = False
         self.log = logging.getLogger(f"udfs.{self.name}")
         self.skips = SkipLog(self.log)
-        self._batch_begin: udf_pb2.BeginBatch | None = None
-        self._batch_points: list[udf_pb2.Point] = []
-
-    @classmethod
-    def option_constraints(cls) -> dict[str, Any]:
-        """Value constraints checked outside the OptionSet (e.g. by a detector), for the docs."""
-        return {}
 
     # -- what subclasses implement -------------------------------------------
     def configure(self, config: dict[str, Any]) -> None:
@@ -126,11 +124,8 @@ class UDF(Handler):
     def reset_state(self) -> None:
         """Forget all state (called when a snapshot cannot be used)."""
 
-    def batch(
-        self, begin: udf_pb2.BeginBatch, points: Sequence[udf_pb2.Point], end: udf_pb2.EndBatch
-    ) -> list[udf_pb2.Point] | None:
-        """Process one whole batch; return the points of the output batch (batch edge)."""
-        raise NotImplementedError(f"{self.name} does not accept batches")
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for work this UDF runs in the background (model fits); tests call it for determinism."""
 
     # -- Handler implementation ----------------------------------------------
     def info(self) -> udf_pb2.InfoResponse:
@@ -191,13 +186,55 @@ class UDF(Handler):
         self.log.info("task %s: state restored from snapshot", self.task_id)
         return udf_pb2.RestoreResponse(success=True)
 
+    def _require_init(self) -> None:
+        if not self.initialized:
+            raise RuntimeError(f"{self.name}: data before a successful Init")
+
+    def close(self) -> None:
+        if self.skips.total:
+            self.log.info("task %s: %d points skipped in total", self.task_id, self.skips.total)
+
+
+class StreamUDF(UDF):
+    """A UDF on a stream edge: :meth:`point` is called for each point, in order."""
+
+    wants: ClassVar[EdgeType] = EdgeType.STREAM
+    provides: ClassVar[EdgeType] = EdgeType.STREAM
+
+    def point(self, point: udf_pb2.Point) -> None:
+        """Process one stream point (answer through ``self.outbox``)."""
+        raise NotImplementedError
+
+    def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
+        raise RuntimeError(f"{self.name}: a batch sent to a stream UDF")
+
+    def end_batch(self, end: udf_pb2.EndBatch) -> None:
+        raise RuntimeError(f"{self.name}: a batch sent to a stream UDF")
+
+
+class BatchUDF(UDF):
+    """A UDF on a batch edge: the points of each batch are collected, then :meth:`batch` runs once."""
+
+    wants: ClassVar[EdgeType] = EdgeType.BATCH
+    provides: ClassVar[EdgeType] = EdgeType.BATCH
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._batch_begin: udf_pb2.BeginBatch | None = None
+        self._batch_points: list[udf_pb2.Point] = []
+
+    def batch(
+        self, begin: udf_pb2.BeginBatch, points: Sequence[udf_pb2.Point], end: udf_pb2.EndBatch
+    ) -> list[udf_pb2.Point] | None:
+        """Process one whole batch; return the points of the output batch (None: no output batch)."""
+        raise NotImplementedError
+
     def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:
         self._require_init()
         self._batch_begin = begin
         self._batch_points = []
 
     def point(self, point: udf_pb2.Point) -> None:
-        # Stream UDFs override this; for batch UDFs points are collected per batch.
         if self._batch_begin is None:
             raise RuntimeError(f"{self.name}: point outside a batch (this UDF wants batches)")
         self._batch_points.append(point)
@@ -219,14 +256,6 @@ class UDF(Handler):
         for p in out:
             self.outbox.point(p)
         self.outbox.end_batch(end)
-
-    def _require_init(self) -> None:
-        if not self.initialized:
-            raise RuntimeError(f"{self.name}: data before a successful Init")
-
-    def close(self) -> None:
-        if self.skips.total:
-            self.log.info("task %s: %d points skipped in total", self.task_id, self.skips.total)
 
 
 class PerGroupUDF(UDF, Generic[S]):

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from udfs.functions.base import numeric_field
+from udfs.functions.base import BatchUDF, numeric_field
 from udfs.functions.detector_udf import DetectorUDF
 from udfs.functions.options import OptionSpec, ValueType
 from udfs.params.declaration import Param, ParamSet
-from udfs.protocol import EdgeType, udf_pb2
+from udfs.params.limits import MAX_DURATION_NS
+from udfs.protocol import udf_pb2
 
 __all__ = ["ContinuousPrediction"]
 
@@ -31,7 +32,8 @@ _MODEL = "holt_winters"
 #: The options this UDF adds to the forecast detector's parameters.
 _OWN = ParamSet(
     horizon=Param.integer(6, "Values to predict after the newest one.", low=1, high=10_000),
-    interval=Param.duration(0, "Spacing of the predicted points; 0s = the median spacing of the batch.", low=0),
+    interval=Param.duration(0, "Spacing of the predicted points; 0s = the median spacing of the batch.", low=0,
+                            high=MAX_DURATION_NS),
 )
 
 
@@ -43,12 +45,11 @@ class _Series:
     last_time: int = -(2**63)
 
 
-class ContinuousPrediction(DetectorUDF):
+class ContinuousPrediction(BatchUDF, DetectorUDF):
     name = "continuous_prediction"
     summary = "Latigo-style: every batch, learn new points per group and predict the next ones (batch edge)."
     detector = "forecast"
-    wants = EdgeType.BATCH
-    provides = EdgeType.BATCH
+    adds_output_schema = False  # a predictions measurement, not the input points
     hidden_params = frozenset({"robust"})
 
     @classmethod
@@ -65,12 +66,6 @@ class ContinuousPrediction(DetectorUDF):
 
     def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
         return {**super().detector_params(config), "robust": True}
-
-    # Batch points are collected by the UDF base and handed to batch() at EndBatch.
-    def point(self, point: udf_pb2.Point) -> None:
-        if self._batch_begin is None:
-            raise RuntimeError(f"{self.name}: point outside a batch (this UDF wants batches)")
-        self._batch_points.append(point)
 
     def new_group(self, group: str) -> Any:
         return _Series(super().new_group(group))

@@ -27,6 +27,7 @@ class DailyPeakUDF(DetectorUDF):
     name = "daily_peak"
     summary = "Second stage: clears a detector's candidates that earlier days matched at the same time of day."
     detector = "daily_peak"
+    adds_output_schema = False  # the first stage's tags and score stay
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:

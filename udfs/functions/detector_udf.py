@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from udfs.functions.base import PerGroupUDF, numeric_field
+from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.params.constraints import OneOf
 from udfs.protocol import set_field, udf_pb2
@@ -39,9 +39,6 @@ def common_options(*, field_default: str = "value", emit_choices: tuple[str, ...
             help="Which points to pass on.",
         ),
     ]
-
-
-_COMMON = ("field", "emit")
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class _DerivedOptions:
         return cached
 
 
-class DetectorUDF(PerGroupUDF[Any]):
+class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
     """Base of detector UDFs: a UDF module names its detector and adds only what is its own.
 
     ``detector`` is the detector's registry key (``"mad"``). Every parameter the
@@ -78,11 +75,15 @@ class DetectorUDF(PerGroupUDF[Any]):
     the UDF adds (``field``, ``emit``, model options) come from :meth:`own_options`.
     """
 
-    #: The detector's key in ``udfs.detectors.REGISTRY`` (or, for now, ``"module:Class"``).
+    #: The detector's key in ``udfs.detectors.REGISTRY`` (``"module:Class"`` also works, for a
+    #: detector not registered).
     detector: ClassVar[str]
     #: Detector parameters that are not TICKscript options (set by the UDF itself).
     hidden_params: ClassVar[frozenset[str]] = frozenset()
     options: ClassVar[OptionSet] = _DerivedOptions()  # type: ignore[assignment]
+    #: False for a UDF whose output is not the annotated input point (a second stage that
+    #: keeps the first stage's tags, a UDF writing predictions); the UDF checks skip the schema.
+    adds_output_schema: ClassVar[bool] = True
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:
@@ -97,10 +98,6 @@ class DetectorUDF(PerGroupUDF[Any]):
 
         return REGISTRY[cls.detector]
 
-    @classmethod
-    def option_constraints(cls) -> dict[str, Any]:
-        return dict(cls.detector_class().parameter_constraints)
-
     def configure(self, config: dict[str, Any]) -> None:
         self._detector_cls = self.detector_class()
         self.field: str = config["field"]
@@ -109,14 +106,12 @@ class DetectorUDF(PerGroupUDF[Any]):
         # Build one now so that a bad combination is refused in Init, naming the option;
         # its params() are what a restored group's detector must have been built with.
         self.expected_params = self._detector_cls(**self.params).params()
-        self._takes_states = self._detector_cls.input_kind_of(self.expected_params) == "state"
+        # The class's kind, not this instance's: edge with levels still takes strings as states.
+        self._takes_states = self._detector_cls.input_kind == "state"
 
     def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
         """Detector keyword arguments from the options (default: same names, None = unset)."""
-        declared = self.detector_class().parameters
-        if declared:
-            return {k: config[k] for k in declared if k in config}
-        return {k: v for k, v in config.items() if k not in _COMMON and v is not None}
+        return {k: config[k] for k in self.detector_class().parameters if k in config}
 
     def new_group(self, group: str) -> Any:
         return self._detector_cls(**self.params)

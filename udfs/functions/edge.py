@@ -11,36 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from udfs.functions.detector_udf import DetectorUDF, common_options
-from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.functions.options import OptionSpec
 
 __all__ = ["Edge"]
-
-_LEVELS = ("low_enter", "low_exit", "high_enter", "high_exit")
 
 
 class Edge(DetectorUDF):
     name = "edge"
-    summary = "State changes with previous state, its duration, debounce, hysteresis and flapping."
-    detector = "udfs.detectors.edge:EdgeDetector"
-    options = OptionSet(
-        [
-            *common_options(emit_choices=("changes", "all", "anomalies"), emit_default="changes"),
-            OptionSpec("low_enter", (ValueType.DOUBLE,), default=None,
-                       help="Float fields: enter state 'low' at or below this."),
-            OptionSpec("low_exit", (ValueType.DOUBLE,), default=None,
-                       help="Leave 'low' only above this (hysteresis; default low_enter)."),
-            OptionSpec("high_enter", (ValueType.DOUBLE,), default=None,
-                       help="Float fields: enter state 'high' at or above this."),
-            OptionSpec("high_exit", (ValueType.DOUBLE,), default=None,
-                       help="Leave 'high' only below this (hysteresis; default high_enter)."),
-            OptionSpec("min_duration", (ValueType.DURATION,), default=0,
-                       help="A new state must last this long before it counts (debounce)."),
-            OptionSpec("flap_count", (ValueType.INT,), default=5,
-                       help="More than this many changes within flap_window is flapping (is_anomaly)."),
-            OptionSpec("flap_window", (ValueType.DURATION,), default=3_600_000_000_000,
-                       help="Window for counting changes."),
-        ]
-    )
+    summary = ("State changes of a string/bool/int/float field with previous, current, previous_duration and a "
+               "change counter; debounce, hysteresis bands for floats, flapping -> is_anomaly.")
+    detector = "edge"
+
+    @classmethod
+    def own_options(cls) -> list[OptionSpec]:
+        return common_options(emit_choices=("changes", "all", "anomalies"), emit_default="changes")
 
     def should_emit(self, verdict: Any) -> bool:
         if self.emit == "changes":

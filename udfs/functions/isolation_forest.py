@@ -32,8 +32,7 @@ from typing import Any
 from udfs.detectors.base import Verdict
 from udfs.functions.base import numeric_field
 from udfs.functions.detector_udf import DetectorUDF, Skip, common_options
-from udfs.functions.options import OptionError, OptionSet, OptionSpec, ValueType
-from udfs.params.constraints import Interval
+from udfs.functions.options import OptionError, OptionSpec, ValueType
 from udfs.protocol import udf_pb2
 
 __all__ = ["HOLD_LIMIT", "IsolationForestUDF"]
@@ -54,34 +53,26 @@ def _fit_executor() -> ThreadPoolExecutor:
         return _EXECUTOR
 
 
-_NOT_DETECTOR = ("field", "emit", "model", "model_dir")
-
 _UNSCORED = Verdict(math.nan, False, {})
 
 
 class IsolationForestUDF(DetectorUDF):
     name = "isolation_forest"
-    summary = "scikit-learn isolation forest over several fields of a point, or the lags of one field."
-    detector = "udfs.detectors.isolation_forest:IsolationForestDetector"
-    options = OptionSet(
-        [
+    summary = ("scikit-learn isolation forest over several fields of a point (or the lags of one), trained per "
+               "group in the background or loaded from a checksum-verified model.")
+    detector = "isolation_forest"
+    # 2: contamination is kept as a number, 0 for scikit-learn's 'auto' (was the string 'auto').
+    state_version = 2
+
+    @classmethod
+    def own_options(cls) -> list[OptionSpec]:
+        """Several fields instead of one, and where a pre-trained model comes from."""
+        return [
             OptionSpec(
                 "field", (ValueType.STRING,), default=("value",), repeated=True,
                 help="A field of the vector, one per call, in order: .field('a').field('b').",
             ),
             *(spec for spec in common_options() if spec.name != "field"),
-            OptionSpec("lags", (ValueType.INT,), default=0,
-                       help="0: the fields are the vector. k: one field's value and its k previous values."),
-            OptionSpec("n_estimators", (ValueType.INT,), default=100, help="Trees in the forest."),
-            OptionSpec("contamination", (ValueType.DOUBLE,), default=0.0, constraint=Interval(float, 0.0, 0.5),
-                       help="Expected outlier fraction, sets the score offset; 0 means scikit-learn's 'auto'."),
-            OptionSpec("train_size", (ValueType.INT,), default=500,
-                       help="Points collected per group before the first fit; the size of every training set."),
-            OptionSpec("refit_every", (ValueType.INT,), default=0,
-                       help="Refit on the latest train_size points every N points; 0 = never."),
-            OptionSpec("threshold", (ValueType.DOUBLE,), default=0.0,
-                       help="Anomaly when the score (-decision_function, in (-1, 1)) exceeds this."),
-            OptionSpec("seed", (ValueType.INT,), default=0, help="Random seed of every fit."),
             OptionSpec("model", (ValueType.STRING,), default="",
                        help="Score with model NAME from `udfs train` (loaded only if its sha256 and fields match "
                             "its metadata; training options are then ignored); '' = train on the stream."),
@@ -89,7 +80,6 @@ class IsolationForestUDF(DetectorUDF):
                        help="A directory inside the configured model directory ($MODEL_PATH, else ./models); "
                             "'' = that directory itself."),
         ]
-    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,11 +103,6 @@ class IsolationForestUDF(DetectorUDF):
         self._model = self._model_id = None
         if config["model"]:
             self._load(config, fields)
-
-    def detector_params(self, config: dict[str, Any]) -> dict[str, Any]:
-        params = {k: v for k, v in config.items() if k not in _NOT_DETECTOR}
-        params["contamination"] = params["contamination"] or "auto"
-        return params
 
     def _load(self, config: dict[str, Any], fields: list[str]) -> None:
         from udfs.models.store import ModelError, load_model, task_model_dir
@@ -217,6 +202,9 @@ class IsolationForestUDF(DetectorUDF):
     def wait_for_fits(self, timeout: float | None = None) -> None:
         """Wait for the fits in flight; their forests are installed at each group's next point."""
         wait(list(self._fits.values()), timeout=timeout)
+
+    def settle(self, timeout: float | None = None) -> None:
+        self.wait_for_fits(timeout)
 
     def _cancel_fits(self) -> None:
         for future in self._fits.values():

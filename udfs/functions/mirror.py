@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from udfs.functions.base import UDF
+from udfs.functions.base import BatchUDF, StreamUDF
 from udfs.functions.options import OptionSet
-from udfs.protocol import EdgeType, udf_pb2
+from udfs.protocol import udf_pb2
 
 __all__ = ["Mirror", "MirrorBatch"]
 
 
-class Mirror(UDF):
+class Mirror(StreamUDF):
     """Return each stream point as it came.
 
     The point is decoded, handed to this handler and encoded again like any UDF's
@@ -24,13 +24,11 @@ class Mirror(UDF):
         self.outbox.point(point)
 
 
-class MirrorBatch(UDF):
-    """Return each batch as it came."""
+class MirrorBatch(BatchUDF):
+    """Return each batch as it came, point by point (nothing is collected)."""
 
     name = "mirror_batch"
     summary = "Return every batch unchanged (batch-edge protocol checks)."
-    wants = EdgeType.BATCH
-    provides = EdgeType.BATCH
     options = OptionSet()
 
     def begin_batch(self, begin: udf_pb2.BeginBatch) -> None:

@@ -6,7 +6,7 @@ import math
 from collections import deque
 from typing import Any
 
-from udfs.functions.base import PerGroupUDF, numeric_field
+from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.params.constraints import Interval
 from udfs.protocol import udf_pb2
@@ -30,7 +30,7 @@ def _finite_float(value: Any) -> float:
     return float(value)
 
 
-class MovingAverage(PerGroupUDF[_Window]):
+class MovingAverage(StreamUDF, PerGroupUDF[_Window]):
     """Per-group moving average; emits one point per input once the window is full."""
 
     name = "moving_average"

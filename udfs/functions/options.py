@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,19 +233,15 @@ class OptionSet:
             raise OptionError("missing required option(s): " + ", ".join(f"{m}()" for m in missing))
         return values
 
-    def markdown_table(self, constraints: Mapping[str, Constraint] | None = None) -> str:
-        """The docs table: option, value types, default, description.
-
-        ``constraints`` adds value rules checked elsewhere (by a detector's constructor).
-        """
+    def markdown_table(self) -> str:
+        """The docs table: option, value types, default, description."""
         rows = ["| option | values | default | description |", "| --- | --- | --- | --- |"]
         for spec in self._specs.values():
             text = spec.help
-            constraint = spec.constraint or (constraints or {}).get(spec.name)
             if spec.param is not None:
                 text += f" Must be {spec.param.describe()}."
-            elif constraint is not None:
-                text += f" Must be {constraint.describe()}."
+            elif spec.constraint is not None:
+                text += f" Must be {spec.constraint.describe()}."
             if spec.repeated:
                 text += " May be given several times."
             rows.append(

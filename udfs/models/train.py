@@ -146,7 +146,7 @@ def isolation_forest(input_path: str | None, fmt: str, measurement: str | None, 
     from udfs.params.constraints import InvalidParameterError
 
     try:
-        amount: str | float = contamination if contamination == "auto" else float(contamination)
+        amount = 0.0 if contamination == "auto" else float(contamination)  # the detector's 0 is 'auto'
         detector = IsolationForestDetector(n_estimators=n_estimators, contamination=amount, seed=seed, lags=lags)
     except (ValueError, InvalidParameterError) as exc:
         raise click.BadParameter(str(exc), param_hint="--contamination") from None
@@ -204,7 +204,8 @@ def _metadata(name: str, fields: list[str], lags: int, detector: Any, model: Any
         "skipped_rows": skipped,
         "time_range": {"start": iso(min(times)), "end": iso(max(times)), "start_ns": min(times),
                        "end_ns": max(times)},
-        "params": {**{k: detector.params()[k] for k in ("n_estimators", "contamination", "seed")},
+        "params": {**{k: detector.params()[k] for k in ("n_estimators", "seed")},
+                   "contamination": detector.contamination or "auto",
                    "max_samples": int(model.max_samples_), "offset": float(model.offset_)},
         "source": source,
         "trained_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from udfs.params.constraints import Constraint, Interval, InvalidParameterError, OneOf
-from udfs.params.durations import format_duration
+from udfs.params.durations import format_duration, parse_duration
 
 __all__ = ["KINDS", "Param", "ParamSet"]
 
@@ -169,7 +169,9 @@ class Param:
                 self._fail(value)
             value = int(value)
         elif kind == "float":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
+            # Non-finite floats are never parameters: TICKscript cannot write them, and a
+            # threshold of inf or nan would silently switch a detector off.
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
                 self._fail(value)
             value = float(value)
         if kind in ("int", "float", "duration") and not self._interval().accepts(value):
@@ -198,6 +200,8 @@ class Param:
                     + ", ".join(self.choices))
         else:
             noun = {"int": "an integer", "float": "a number", "duration": "a duration"}[self.kind]
+            if self.kind == "float" and (self.low is None or self.high is None):
+                noun = "a finite number"
             bounds = []
             if self.low is not None:
                 bounds.append(f"{'>=' if self.closed in ('both', 'left') else '>'} {self._bound(self.low)}")
@@ -231,6 +235,35 @@ class Param:
 
     def default_text(self) -> str:
         return self.format(self.default)
+
+    def from_text(self, text: str) -> Any:
+        """The value a command-line literal stands for (``10d``, ``0.5``, ``true``), normalised.
+
+        For the ``name:key=value`` specs of ``udfs evaluate``: a duration must carry its
+        unit (``864000`` is refused rather than read as 864 microseconds).
+
+        >>> ParamSet(span=Param.duration(0, "Time span.", low=0))["span"].from_text("10d")
+        864000000000000
+        """
+        text = text.strip()
+        value: Any = text
+        if self.optional and text.lower() == "none":
+            value = None
+        elif self.kind == "duration":
+            try:
+                value = parse_duration(text)
+            except ValueError:
+                raise InvalidParameterError(
+                    f"{self.name} must be {self.describe()} with its unit (e.g. 90s, 10d), got {text!r}"
+                ) from None
+        elif self.kind in ("int", "float"):
+            try:
+                value = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                pass  # normalise names the parameter
+        elif self.kind == "bool" and text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        return self.normalise(value)
 
 
 def _split_names(value: Any) -> list[Any] | None:
