@@ -54,6 +54,11 @@ def points(n: int, *, seed: int = 0, groups: tuple[str, ...] = ("p1",), start: i
     return out
 
 
+def since(out: list[pb.Point], time: int) -> list[pb.Point]:
+    """The points of ``out`` at or after ``time`` (held points come out later, in order)."""
+    return [p for p in out if p.time >= time]
+
+
 def verdicts(out: list[pb.Point]) -> list[tuple[int, str, float, bool]]:
     return [(p.time, p.group, p.fieldsDouble.get("anomaly_score", math.nan), p.fieldsBool["is_anomaly"]) for p in out]
 
@@ -94,13 +99,14 @@ def test_repeated_field_calls_make_the_vector_and_the_output_schema() -> None:
     assert h.response.success, h.response.error
     out = settled(h, points(200))
     assert len(out) == 200
-    assert all("anomaly_score" not in p.fieldsDouble for p in out[:60])
-    assert all("anomaly_score" in p.fieldsDouble for p in out[60:])
+    assert all("anomaly_score" in p.fieldsDouble for p in out)  # the training points too, once fitted
     first = out[0]
     assert dict(first.tags) == {"printer": "p1", "detector": "isolation_forest", "source": "printer",
                                 "field": "temperature,humidity,ink_level"}
-    assert first.fieldsBool["is_anomaly"] is False and first.fieldsDouble["temperature"] > 0
-    assert same(verdicts(out), inline_verdicts(points(200), **SMALL_PARAMS))
+    assert first.fieldsDouble["temperature"] > 0
+    # The training points (held, then scored by the forest fitted on them) aside, the
+    # verdicts are those of the detector fitting inline.
+    assert same(verdicts(out)[60:], inline_verdicts(points(200), **SMALL_PARAMS)[60:])
 
 
 @pytest.mark.parametrize(
@@ -138,7 +144,7 @@ def test_a_point_missing_a_field_is_skipped_and_logged(caplog: pytest.LogCapture
     missing = points(1)[0]
     del missing.fieldsDouble["ink_level"]
     with caplog.at_level("WARNING"):
-        assert h.feed([bad, missing, *points(3)]) != []
+        assert h.feed([bad, missing, *points(3)]) == []  # the good ones are held for the first forest
     assert h.udf.skips.total == 2
     text = caplog.text
     assert "'humidity' is a string" in text and "'ink_level' is missing" in text
@@ -185,7 +191,7 @@ def gated(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], GatedFits
         gate.release.set()
 
 
-def test_points_flow_while_the_first_fit_runs(gated: Callable[[int], GatedFits]) -> None:
+def test_points_are_held_while_the_first_fit_runs_then_scored(gated: Callable[[int], GatedFits]) -> None:
     stream = points(400)
     expected = inline_verdicts(stream, **SMALL_PARAMS)
     gate = gated(0)
@@ -193,15 +199,28 @@ def test_points_flow_while_the_first_fit_runs(gated: Callable[[int], GatedFits])
     began = time.monotonic()
     out = h.feed(stream[:300])
     elapsed = time.monotonic() - began
-    assert len(out) == 300 and gate.wait_started(1)  # every point answered, one fit in flight
-    assert all("anomaly_score" not in p.fieldsDouble for p in out)
-    assert elapsed < 5.0, elapsed  # the fit is blocked for good: nothing waited for it
+    assert out == [] and gate.wait_started(1)  # nothing passes unscored; one fit in flight
+    assert elapsed < 5.0, elapsed  # the fit is blocked for good: the agent did not wait for it
     gate.release.set()
     h.udf.wait_for_fits(30)
     rest = h.feed(stream[300:])
-    assert all("anomaly_score" in p.fieldsDouble for p in rest)  # swapped in at the next point
-    # Same forest as the detector fitting inline on the same training set.
-    assert same(verdicts(rest), expected[300:])
+    assert len(rest) == 400 and all("anomaly_score" in p.fieldsDouble for p in rest)
+    assert [p.time for p in rest] == [p.time for p in stream]  # in order, training points included
+    # The held points after the training set, and the later ones, are scored by the same
+    # forest as the detector fitting inline on the same training set.
+    train = SMALL_PARAMS["train_size"]
+    assert same(verdicts(rest)[train:], expected[train:])
+
+
+def test_held_points_are_bounded(gated: Callable[[int], GatedFits], monkeypatch: pytest.MonkeyPatch) -> None:
+    from udfs.functions import isolation_forest as module
+
+    monkeypatch.setattr(module, "HOLD_LIMIT", 100)
+    gated(0)
+    h = forest(**SMALL)
+    out = h.feed(points(250))
+    assert len(out) == 150 and all("anomaly_score" not in p.fieldsDouble for p in out)
+    assert h.udf.skips.total == 150
 
 
 def test_the_previous_forest_scores_during_a_refit(gated: Callable[[int], GatedFits]) -> None:
@@ -210,7 +229,7 @@ def test_the_previous_forest_scores_during_a_refit(gated: Callable[[int], GatedF
     gate = gated(1)  # the first fit goes through, refits wait
     h = forest(**SMALL, refit_every=50)
     settled(h, stream[:60])  # first forest fitted
-    during = h.feed(stream[60:300])  # refit due at point 110: blocked
+    during = since(h.feed(stream[60:300]), stream[60].time)  # refit due at point 110: blocked
     assert gate.wait_started(2)
     assert same(verdicts(during), first_forest_only[60:300])
     gate.release.set()
@@ -236,8 +255,9 @@ def test_snapshot_restore_continues_with_identical_verdicts(cut: int) -> None:
     assert restored.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success
     assert restored.udf.groups.keys() == original.udf.groups.keys()
     restored.udf.wait_for_fits(30)  # the saved training sets are refitted in the background
+    # Points the original held for its first forest at the snapshot are not in it.
     assert same(verdicts(settled(restored, stream[cut:])),
-                verdicts(settled(original, stream[cut:])))
+                verdicts(since(settled(original, stream[cut:]), stream[cut].time)))
 
 
 def test_snapshot_with_other_options_restores_fresh() -> None:

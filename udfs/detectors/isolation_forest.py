@@ -134,15 +134,29 @@ class IsolationForestDetector(Detector):
             raise ValueError(f"x must have {self._n_features} values, as before; got {values.size}")
         return values
 
-    def score_one(self, t: int, x: Any) -> Verdict:
+    def feature_vector(self, x: Any) -> np.ndarray | None:
+        """The vector ``x`` would be scored as now (changes nothing); None: not finite, or lags filling."""
         values = np.asarray(x, dtype=float).ravel()
-        if self._forest is None or not np.isfinite(values).all():
-            return _NO_SCORE
-        vector = self._vector(values)
-        if vector is None:
+        if not np.isfinite(values).all():
+            return None
+        return self._vector(values)
+
+    def score_vector(self, vector: np.ndarray | None) -> Verdict:
+        """The verdict on a :meth:`feature_vector` by the current forest (NaN score without one)."""
+        if self._forest is None or vector is None:
             return _NO_SCORE
         score = round(self._forest.score(vector), _SCORE_DIGITS)
         return Verdict(score, score > self.threshold, {})
+
+    @property
+    def has_model(self) -> bool:
+        """Whether a forest is installed (points can be scored)."""
+        return self._forest is not None
+
+    def score_one(self, t: int, x: Any) -> Verdict:
+        if self._forest is None:
+            return _NO_SCORE
+        return self.score_vector(self.feature_vector(x))
 
     def learn_one(self, t: int, x: Any) -> None:
         values = np.asarray(x, dtype=float).ravel()

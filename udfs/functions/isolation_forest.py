@@ -3,8 +3,13 @@
 Fitting never holds up the stream. Each group's forest is fitted on a background
 thread (one worker per process, shared by every task a ``udfs serve`` process runs,
 so fits queue rather than compete with Kapacitor for CPU) while points keep being
-answered: until a group's first forest is ready its points pass through with no
-``anomaly_score``; during a refit the previous forest keeps scoring; a finished
+answered. No point passes unscored because a forest is training: until a group's
+first forest is ready (or, after a restore, its saved training set is refitted) its
+points are held back, at most ``HOLD_LIMIT`` per group, and emitted in order, scored
+by that forest, with the group's first point after the fit (the training points are
+thus scored by the forest fitted on them, as scikit-learn's ``fit_predict``); past
+the limit the oldest held point is emitted unscored and logged. Held points are not
+part of a snapshot. During a refit the previous forest keeps scoring; a finished
 forest is swapped in on the group's next point. A failed fit is logged and the
 previous forest (if any) stays; the next refit tries again.
 
@@ -18,16 +23,22 @@ joblib are loaded at Init or at the first fit, so ``udfs run`` answers Info fast
 
 from __future__ import annotations
 
+import math
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from udfs.detectors.base import Verdict
 from udfs.functions.base import numeric_field
 from udfs.functions.detector_udf import DetectorUDF, Skip, common_options
 from udfs.functions.options import OptionError, OptionSpec, ValueType
 from udfs.protocol import udf_pb2
 
-__all__ = ["IsolationForestUDF"]
+__all__ = ["HOLD_LIMIT", "IsolationForestUDF"]
+
+#: Points held per group while its first forest trains (a few MB of points at most).
+HOLD_LIMIT = 10_000
 
 _EXECUTOR: ThreadPoolExecutor | None = None
 _EXECUTOR_LOCK = threading.Lock()
@@ -40,6 +51,9 @@ def _fit_executor() -> ThreadPoolExecutor:
         if _EXECUTOR is None:
             _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isolation-forest-fit")
         return _EXECUTOR
+
+
+_UNSCORED = Verdict(math.nan, False, {})
 
 
 class IsolationForestUDF(DetectorUDF):
@@ -70,6 +84,8 @@ class IsolationForestUDF(DetectorUDF):
     def __init__(self) -> None:
         super().__init__()
         self._fits: dict[str, Future[Any]] = {}
+        # Per group: points (and their vectors, None = unscorable) waiting for a forest.
+        self._held: dict[str, deque[tuple[udf_pb2.Point, Any]]] = {}
         self._model: Any = None
         self._model_id: dict[str, str] | None = None
 
@@ -140,10 +156,45 @@ class IsolationForestUDF(DetectorUDF):
         return detector
 
     def point(self, point: udf_pb2.Point) -> None:
-        super().point(point)
-        detector = self.groups.get(point.group)
-        if detector is not None and point.group not in self._fits and detector.needs_fit():
-            self._submit(point.group, detector, detector.begin_fit())
+        self._require_init()
+        value = self.read_value(point)
+        if isinstance(value, Skip):
+            self.skips.skip("bad value", "%s at %d: %s", point.group or "(no group)", point.time, value.reason)
+            return
+        group = point.group
+        detector = self.group_state(group)  # installs a finished fit
+        held = self._held.get(group)
+        if held and detector.has_model:
+            self._release(group, detector)
+            held = None
+        vector = detector.feature_vector(value)
+        verdict = detector.update(point.time, value)
+        if held or (vector is not None and not detector.has_model):
+            self._hold(group, point, vector)
+        elif self.should_emit(verdict):
+            self.outbox.point(self.annotate(point, verdict))
+        if group not in self._fits and detector.needs_fit():
+            self._submit(group, detector, detector.begin_fit())
+
+    def _hold(self, group: str, point: udf_pb2.Point, vector: Any) -> None:
+        held = self._held.setdefault(group, deque())
+        if len(held) >= HOLD_LIMIT:
+            oldest, _ = held.popleft()
+            self.skips.skip("held too long", "%s at %d: no forest yet after %d points; emitted unscored",
+                            group or "(no group)", oldest.time, HOLD_LIMIT)
+            self._emit(oldest, None, None)
+        copy = udf_pb2.Point()
+        copy.CopyFrom(point)
+        held.append((copy, vector))
+
+    def _release(self, group: str, detector: Any) -> None:
+        for point, vector in self._held.pop(group, ()):
+            self._emit(point, detector, vector)
+
+    def _emit(self, point: udf_pb2.Point, detector: Any, vector: Any) -> None:
+        verdict = detector.score_vector(vector) if detector is not None else _UNSCORED
+        if self.should_emit(verdict):
+            self.outbox.point(self.annotate(point, verdict))
 
     def _submit(self, group: str, detector: Any, data: Any) -> None:
         self._fits[group] = _fit_executor().submit(detector.fit_model, data)
@@ -159,6 +210,7 @@ class IsolationForestUDF(DetectorUDF):
         for future in self._fits.values():
             future.cancel()  # a fit already running finishes, unheard
         self._fits = {}
+        self._held = {}
 
     # -- snapshots ---------------------------------------------------------------
     def get_state(self) -> Any:
