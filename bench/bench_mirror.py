@@ -5,8 +5,8 @@ to ``udfs run mirror`` (process mode) or to ``udfs serve`` (socket mode), reads
 every point back, and reports points/s and the UDF process's own CPU time per
 point (compared with the protobuf floor: decoding each Request, copying its point into
 a Response and framing it, in plain protobuf calls in this process), read from
-/proc/PID/stat (user + system, all threads) just before the first point is sent and after the last point came back, so start-up and Init
-are not counted.
+/proc/PID/stat (user + system, all threads) just before the first point is sent
+and after the last point came back, so start-up and Init are not counted.
 
     python bench/bench_mirror.py --points 500000 --mode both
 """
