@@ -43,7 +43,9 @@ def test_chained_after_a_detector_udf_like_a_tickscript() -> None:
     records = [Record(int(t), "art", {}, {"value": float(v)})
                for t, v in zip(nab_file.timestamps, nab_file.values, strict=True)]
     stage1: list[Record] = []
-    replay_records(ReplayConfig(name="mad", options=["emit=all"], log_level="warning", timeout=30), records,
+    # calibration=none: the raw threshold verdicts, the many candidates the filter is for
+    replay_records(ReplayConfig(name="mad", options=["emit=all", "calibration=none"], log_level="warning",
+                                timeout=30), records,
                    stage1.append)
     stage2: list[Record] = []
     replay_records(ReplayConfig(name="daily_peak", options=["emit=all"], log_level="warning", timeout=30),
