@@ -176,7 +176,7 @@ def test_large_frames_are_read_in_linear_time() -> None:
                 decoder.feed_raw(data[start:start + 65536])
             best = min(best, time.process_time() - started)
             assert decoder.messages_decoded == 1
-        return max(best, 1e-4)
+        return max(best, 2e-3)  # below 2 ms the process clock measures scheduling noise
 
     small, large = cost(2 * 2**20), cost(16 * 2**20)
     assert large / small < 24, f"8x the size cost {large / small:.0f}x the time ({small:.3f} s, {large:.3f} s)"

@@ -171,8 +171,10 @@ class IsolationForestUDF(DetectorUDF):
         verdict = detector.update(point.time, value)
         if held or (vector is not None and not detector.has_model):
             self._hold(group, point, vector)
-        elif self.should_emit(verdict):
-            self.outbox.point(self.annotate(point, verdict))
+        else:
+            verdict = self._calibrated(point, verdict)
+            if self.should_emit(verdict):
+                self.outbox.point(self.annotate(point, verdict))
         if group not in self._fits and detector.needs_fit():
             self._submit(group, detector, detector.begin_fit())
 
@@ -193,8 +195,15 @@ class IsolationForestUDF(DetectorUDF):
 
     def _emit(self, point: udf_pb2.Point, detector: Any, vector: Any) -> None:
         verdict = detector.score_vector(vector) if detector is not None else _UNSCORED
+        verdict = self._calibrated(point, verdict)
         if self.should_emit(verdict):
             self.outbox.point(self.annotate(point, verdict))
+
+    def _calibrated(self, point: udf_pb2.Point, verdict: Any) -> Any:
+        """The shared calibration, applied in time order as each point is emitted (held or not)."""
+        if self.calibration is None:
+            return verdict
+        return self.alerting_state(point.group).update(point.time, verdict)
 
     def _submit(self, group: str, detector: Any, data: Any) -> None:
         self._fits[group] = _fit_executor().submit(detector.fit_model, data)
@@ -214,6 +223,15 @@ class IsolationForestUDF(DetectorUDF):
 
     # -- snapshots ---------------------------------------------------------------
     def get_state(self) -> Any:
+        # Held points are not part of the state: a snapshot request (Kapacitor's every
+        # snapshot interval, the replay's end-of-input barrier) first lets the fits in flight
+        # finish and sends the points they were holding, scored, ahead of the snapshot.
+        if self._held:
+            self.wait_for_fits(timeout=30.0)
+            for group in list(self._held):
+                detector = self.group_state(group)  # installs a finished fit
+                if detector.has_model:
+                    self._release(group, detector)
         return {**super().get_state(), "model": self._model_id}
 
     def set_state(self, state: Any) -> None:
