@@ -111,7 +111,9 @@ def test_a_trained_model_finds_the_injected_faults_through_the_replay_driver(
                    "--name", "printer", "--model-dir", str(models))
     assert result.exit_code == 0, result.output
     records, faults = printer_records(1000, seed=2, start=T0 + 10**15, anomalies=10)
-    options = [*(f"field={f}" for f in FIELDS), "model=printer", f"model_dir={models}", "threshold=0.13"]
+    # calibration=none, cooldown=0s: the model's own verdicts at an explicit threshold are what this tests
+    options = [*(f"field={f}" for f in FIELDS), "model=printer", f"model_dir={models}", "threshold=0.13",
+               "calibration=none", "cooldown=0s"]
     out: list[Record] = []
     # The deployer's MODEL_PATH, inherited by the UDF process (kapacitor.conf's [udf.functions.NAME.env]).
     env = {**os.environ, "MODEL_PATH": str(models)}
