@@ -215,3 +215,19 @@ def influxdb_database(influxdb_server: InfluxServer) -> Iterator[str]:
     finally:
         client.drop_database(name)
         client.close()
+
+
+@pytest.fixture(scope="session")
+def kapacitor_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory with a real ``kapacitord`` and ``kapacitor`` (see tests/kapacitor_stack.py)."""
+    from kapacitor_stack import HOW_TO_RUN, find_binaries, required
+
+    try:
+        found = find_binaries(tmp_path_factory.mktemp("kapacitor-bin"))
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pytest.fail(f"unpacking Kapacitor failed: {exc}")
+    if found is None:
+        if required():
+            pytest.fail(f"no Kapacitor: {HOW_TO_RUN}. CI / UDFS_REQUIRE_KAPACITOR=1 require these tests.")
+        pytest.skip(f"no Kapacitor: {HOW_TO_RUN}")
+    return found

@@ -27,7 +27,10 @@ from udfs.tickscript.checker import check_script
 from udfs.tickscript.udfdefs import UDFDeclaration
 from udfs.tickscript.vars import check_vars, var_types
 
-__all__ = ["InstallError", "KapacitorAPI", "KapacitorError", "TaskPlan", "install", "parse_dbrp", "plan_install"]
+__all__ = [
+    "InstallError", "KapacitorAPI", "KapacitorError", "TaskPlan", "install", "parse_dbrp", "plan_install",
+    "retarget_dbrp", "vars_dbrp",
+]
 
 API = "/kapacitor/v1"
 DEFAULT_DBRP = ("telegraf", "autogen")
@@ -166,6 +169,37 @@ def plan_install(
         dbrps=report.dbrps or [dbrp or DEFAULT_DBRP], send_dbrps=not report.dbrps,
         vars=vars_doc, enable=enable,
     )
+
+
+def retarget_dbrp(text: str, db: str, rp: str) -> str:
+    """``text`` with its ``dbrp`` statement(s) replaced by one that names ``db``.``rp``.
+
+    A script without a dbrp statement is returned unchanged (its dbrps are sent with the
+    task instead). Only the statement lines change, so Kapacitor's line numbers stay.
+    """
+    from udfs.tickscript.parser import DBRP, parse
+
+    lines = text.splitlines(keepends=True)
+    statements = [s for s in parse(text).statements if isinstance(s, DBRP)]
+    for number, statement in enumerate(statements):
+        old = lines[statement.line - 1]
+        ending = old[len(old.rstrip("\r\n")):]
+        lines[statement.line - 1] = (f"dbrp {_quoted(db)}.{_quoted(rp)}" if number == 0 else "") + ending
+    return "".join(lines)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def vars_dbrp(vars_doc: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """The ``db`` and ``rp`` string vars of a vars document (None where not set)."""
+    found: list[str | None] = []
+    for name in ("db", "rp"):
+        var = (vars_doc or {}).get(name)
+        value = var.get("value") if isinstance(var, Mapping) and var.get("type") == "string" else None
+        found.append(value if isinstance(value, str) and value else None)
+    return found[0], found[1]
 
 
 def _dbrps_text(dbrps: list[tuple[str, str]]) -> str:
