@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kapacitor_stack import KapacitorServer
 
 from udfs.analysis.backtest import plan_task

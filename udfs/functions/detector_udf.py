@@ -247,6 +247,12 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         """The point with the output schema added; ``source`` names the measurement of a batch point."""
         out = udf_pb2.Point()
         out.CopyFrom(point)
+        # One type per field name in the shared output measurement, whatever the sources
+        # are: integer input fields are passed on as floats (an int field in one source and
+        # a float field of the same name in another would be refused by InfluxDB).
+        for key, number in point.fieldsInt.items():
+            out.fieldsDouble[key] = float(number)
+        out.ClearField("fieldsInt")
         score = verdict.score
         if math.isfinite(score):
             out.fieldsDouble["anomaly_score"] = score

@@ -12,6 +12,7 @@ from typing import Any
 
 from udfs.functions.detector_udf import DetectorUDF, common_options
 from udfs.functions.options import OptionSpec
+from udfs.protocol import udf_pb2
 
 __all__ = ["Edge"]
 
@@ -27,7 +28,30 @@ class Edge(DetectorUDF):
     def own_options(cls) -> list[OptionSpec]:
         return common_options(emit_choices=("changes", "all", "anomalies"), emit_default="changes")
 
+    def annotate(self, point: udf_pb2.Point, verdict: Any, *, source: str | None = None) -> udf_pb2.Point:
+        """States are written as strings, whatever the field's type, and a non-numeric judged
+        field is not passed on: its value is in ``current``. So one measurement holds edge's
+        output for string, bool and numeric states without a field-type conflict."""
+        out = super().annotate(point, verdict, source=source)
+        for key in ("current", "previous"):
+            value = verdict.details.get(key)
+            for kind in ("fieldsBool", "fieldsInt", "fieldsDouble"):
+                getattr(out, kind).pop(key, None)
+            if value is not None:
+                out.fieldsString[key] = _state_text(value)
+        out.fieldsString.pop(self.field, None)
+        out.fieldsBool.pop(self.field, None)
+        return out
+
     def should_emit(self, verdict: Any) -> bool:
         if self.emit == "changes":
             return bool(verdict.details.get("changed"))
         return super().should_emit(verdict)
+
+
+def _state_text(value: Any) -> str:
+    """A state as text: ``true``/``false`` for bools (as Kapacitor writes them), ints without a
+    decimal point, floats as Python's shortest repr."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
