@@ -17,19 +17,24 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from udfs.io.records import Record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_KAPACITOR = REPO.parent / "shared" / "kapacitor"
@@ -339,3 +344,115 @@ def node_counter(dot: str, node: str, name: str) -> int:
 
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# -- tasks and their output ---------------------------------------------------------------
+
+def line(record: Record) -> str:
+    from udfs.io.lineprotocol import format_record
+
+    return format_record(record)
+
+
+def _udf_node(task: dict[str, Any], udf: str) -> str:
+    stats = task.get("stats", {}).get("node-stats", {})
+    names = [name for name in stats if name.rstrip("0123456789") == udf]
+    assert names, f"no {udf} node in {sorted(stats)}"
+    return names[0]
+
+
+def wait_for_output(kapacitor: KapacitorServer, task_id: str, udf: str, fed: int, timeout: float = 90.0) -> dict:
+    """Wait until the UDF node took every point and influxDBOut wrote all it emitted."""
+    deadline = time.monotonic() + timeout
+    last: tuple[int, ...] = ()
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        task = kapacitor.task(task_id)
+        assert task.get("error", "") == "", f"task {task_id} failed: {task['error']}\n{kapacitor.log()[-3000:]}"
+        stats = task["stats"]["node-stats"]
+        node = _udf_node(task, udf)
+        out = next(s for name, s in stats.items() if name.startswith("influxdb_out"))
+        now = (stats[node]["collected"], stats[node]["emitted"], out["points_written"])
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        done = now[0] >= fed and out["points_written"] >= out["collected"]
+        if done and time.monotonic() - stable_since > 2.5:
+            return task
+        time.sleep(0.25)
+    raise AssertionError(f"task {task_id}: collected/emitted/written {last} after {timeout:.0f} s (fed {fed})\n"
+                         f"{kapacitor.log()[-3000:]}")
+
+
+def read_output(influx: Any, db: str) -> list[dict[str, Any]]:
+    client = influx.client()
+    result = client.query('SELECT * FROM "anomalies"', database=db, epoch="ns")
+    return sorted(result.get_points(), key=lambda p: p["time"])
+
+
+def comparable(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points as InfluxDB returns them, without null columns of other series."""
+    return [{k: v for k, v in p.items() if v is not None} for p in points]
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+def assert_same_points(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    assert len(got) == len(want), f"Kapacitor wrote {len(got)} points, replay gives {len(want)}"
+    for mine, theirs in zip(got, want, strict=True):
+        assert set(mine) == set(theirs), f"at {mine['time']}: columns {sorted(mine)} vs {sorted(theirs)}"
+        for key in mine:
+            assert _close(mine[key], theirs[key]), f"at {mine['time']}: {key} = {mine[key]!r} vs {theirs[key]!r}"
+
+
+
+# -- a whole stack ------------------------------------------------------------------------
+
+@dataclass
+class Stack:
+    mode: str
+    kapacitor: KapacitorServer
+    serve: SocketServer | None
+
+    def log(self) -> str:
+        return self.kapacitor.log() + ("\n--- udfs serve ---\n" + self.serve.log() if self.serve else "")
+
+
+def all_udfs() -> list[str]:
+    from udfs.functions import FUNCTIONS
+
+    return sorted(FUNCTIONS)
+
+
+def start_stack(mode: str, bin_dir: Path, root: Path, influx_url: str, names: list[str] | None = None,
+                serve_args: tuple[str, ...] = (), snapshot_interval: str = "60s") -> Stack:
+    names = names or all_udfs()
+    sock_dir = Path(tempfile.mkdtemp(prefix="udfs-k-", dir="/tmp"))
+    serve = None
+    if mode == "socket":
+        serve = SocketServer(sock_dir, tuple(names), root / "serve.log", extra=serve_args)
+        serve.start()
+    kapacitor = KapacitorServer(bin_dir, root / "kapacitor", udf_section(mode, names, sock_dir), influx_url,
+                                snapshot_interval=snapshot_interval)
+    try:
+        kapacitor.start()
+    except Exception:
+        if serve:
+            serve.stop()
+        raise
+    return Stack(mode, kapacitor, serve)
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.kapacitor.stop()
+    if stack.serve:
+        stack.serve.stop()
+        shutil.rmtree(stack.serve.socket_dir, ignore_errors=True)
+
+

@@ -250,3 +250,25 @@ def test_options_are_checked() -> None:
     result = CliRunner().invoke(main, ["tasks", "install", "--dbrp", "nodot", str(SIGMA)])
     assert result.exit_code == 2 and "expected DATABASE.RETENTION_POLICY" in result.output
     assert parse_dbrp("telegraf.autogen") == ("telegraf", "autogen")
+
+
+def test_vars_that_move_the_database_move_the_tasks_dbrp(kapacitor: FakeKapacitor, tmp_path: Path) -> None:
+    # A vars file with db set used to leave the script's dbrp "telegraf"."autogen": the task
+    # then silently got no data.
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps({"db": {"type": "string", "value": "site1"}}))
+    result = install(kapacitor, "--vars", str(vars_file), str(SIGMA))
+    assert result.exit_code == 0, result.output
+    assert result.output == 'task sigma (stream, "site1"."autogen"): created and enabled\n'
+    script = kapacitor.tasks["sigma"]["script"]
+    assert 'dbrp "site1"."autogen"' in script and '"telegraf"' not in script
+    assert script.count("\n") == SIGMA.read_text().count("\n")  # line numbers of errors stay right
+
+
+def test_a_template_whose_vars_move_the_database_is_refused(kapacitor: FakeKapacitor, tmp_path: Path) -> None:
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps({"db": {"type": "string", "value": "site1"}}))
+    result = install(kapacitor, "--template", "--vars", str(vars_file), str(SIGMA))
+    assert result.exit_code != 0
+    assert 'the vars read "site1"."autogen" but the template\'s dbrp statement says "telegraf"."autogen"' in result.output
+    assert kapacitor.requests == []

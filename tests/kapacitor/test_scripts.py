@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kapacitor_stack import KapacitorServer
+from kapacitor_stack import KapacitorServer, assert_same_points, comparable, line, read_output, wait_for_output
 
 from udfs.analysis.backtest import plan_task
 from udfs.io.records import Record
@@ -72,12 +72,6 @@ def make_input(measurement: str, fields: list[str], tags: list[str], start: int)
     return records
 
 
-def line(record: Record) -> str:
-    from udfs.io.lineprotocol import format_record
-
-    return format_record(record)
-
-
 def _fields_of(options: list[str]) -> list[str]:
     return [o.split("=", 1)[1] for o in options if o.startswith("field=")]
 
@@ -103,46 +97,6 @@ def _vars(db: str, vars_path: Path | None, batch: bool) -> dict[str, Any]:
     return doc
 
 
-def _udf_node(task: dict[str, Any], udf: str) -> str:
-    stats = task.get("stats", {}).get("node-stats", {})
-    names = [name for name in stats if name.rstrip("0123456789") == udf]
-    assert names, f"no {udf} node in {sorted(stats)}"
-    return names[0]
-
-
-def wait_for_output(kapacitor: KapacitorServer, task_id: str, udf: str, fed: int, timeout: float = 90.0) -> dict:
-    """Wait until the UDF node took every point and influxDBOut wrote all it emitted."""
-    deadline = time.monotonic() + timeout
-    last: tuple[int, ...] = ()
-    stable_since = time.monotonic()
-    while time.monotonic() < deadline:
-        task = kapacitor.task(task_id)
-        assert task.get("error", "") == "", f"task {task_id} failed: {task['error']}\n{kapacitor.log()[-3000:]}"
-        stats = task["stats"]["node-stats"]
-        node = _udf_node(task, udf)
-        out = next(s for name, s in stats.items() if name.startswith("influxdb_out"))
-        now = (stats[node]["collected"], stats[node]["emitted"], out["points_written"])
-        if now != last:
-            last, stable_since = now, time.monotonic()
-        done = now[0] >= fed and out["points_written"] >= out["collected"]
-        if done and time.monotonic() - stable_since > 2.5:
-            return task
-        time.sleep(0.25)
-    raise AssertionError(f"task {task_id}: collected/emitted/written {last} after {timeout:.0f} s (fed {fed})\n"
-                         f"{kapacitor.log()[-3000:]}")
-
-
-def read_output(influx: Any, db: str) -> list[dict[str, Any]]:
-    client = influx.client()
-    result = client.query('SELECT * FROM "anomalies"', database=db, epoch="ns")
-    return sorted(result.get_points(), key=lambda p: p["time"])
-
-
-def comparable(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Points as InfluxDB returns them, without null columns of other series."""
-    return [{k: v for k, v in p.items() if v is not None} for p in points]
-
-
 def expected_output(plan: Any, records: list[Record], db: str) -> list[dict[str, Any]]:
     found: list[Record] = []
     config = ReplayConfig(name=plan.udf, options=plan.options, group_by=plan.group_by, database=db,
@@ -150,23 +104,6 @@ def expected_output(plan: Any, records: list[Record], db: str) -> list[dict[str,
                           batch_period_ns=plan.period_ns if plan.edge == "batch" else None)
     replay_records(config, records, found.append)
     return [{"time": r.time, **r.tags, **r.fields} for r in found]
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-        except (TypeError, ValueError):
-            return False
-    return bool(a == b)
-
-
-def assert_same_points(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
-    assert len(got) == len(want), f"Kapacitor wrote {len(got)} points, replay gives {len(want)}"
-    for mine, theirs in zip(got, want, strict=True):
-        assert set(mine) == set(theirs), f"at {mine['time']}: columns {sorted(mine)} vs {sorted(theirs)}"
-        for key in mine:
-            assert _close(mine[key], theirs[key]), f"at {mine['time']}: {key} = {mine[key]!r} vs {theirs[key]!r}"
 
 
 # Scripts whose chain has a step before or after the UDF that the replay cannot stand in for.

@@ -42,7 +42,7 @@ class TaskPlan:
 
 
 def _value(node: Any, scope: Mapping[str, Any]) -> Any:
-    from udfs.tickscript.parser import Ident, ListExpr, Literal
+    from udfs.tickscript.parser import Ident, ListExpr, Literal, Operation
 
     if isinstance(node, Literal):
         return node.value
@@ -52,6 +52,12 @@ def _value(node: Any, scope: Mapping[str, Any]) -> Any:
         return scope[node.name]
     if isinstance(node, ListExpr):
         return [_value(item, scope) for item in node.items]
+    if isinstance(node, Operation) and node.op == "+" and node.left is not None and node.right is not None:
+        # String concatenation, as in |query('SELECT "' + field + '" FROM ...'); numbers add.
+        left, right = _value(node.left, scope), _value(node.right, scope)
+        if isinstance(left, str) != isinstance(right, str):
+            raise BacktestError(f"line {node.line}: cannot add {type(left).__name__} and {type(right).__name__}")
+        return left + right
     raise BacktestError(f"line {node.line}: cannot evaluate {type(node).__name__} here")
 
 

@@ -155,6 +155,21 @@ def plan_install(
     if report.dbrps and dbrp and dbrp not in report.dbrps:
         reasons.append(f"{script}: the script's dbrp statement says {_dbrps_text(report.dbrps)}, --dbrp says "
                        f"{_dbrps_text([dbrp])}; Kapacitor refuses both (edit the script or drop --dbrp)")
+    wanted_db, wanted_rp = vars_dbrp(vars_doc)
+    if report.dbrps and (wanted_db or wanted_rp):
+        # The vars move |from()/|query() to another database; the dbrp statement must follow,
+        # or Kapacitor feeds the task nothing (or refuses the query) without a word.
+        target = (wanted_db or report.dbrps[0][0], wanted_rp or report.dbrps[0][1])
+        if target not in report.dbrps:
+            if template:
+                reasons.append(
+                    f"{script}: the vars read {_dbrps_text([target])} but the template's dbrp statement says "
+                    f"{_dbrps_text(report.dbrps)}, and a task made from a template keeps its dbrp: Kapacitor "
+                    "would feed it nothing. Install without --template (the task's dbrp then follows the "
+                    "vars), or edit the script's dbrp line")
+            else:
+                text = retarget_dbrp(text, *target)
+                report.dbrps = [target]
     stem = script.name.removesuffix(".tick")
     ident = task_id or stem
     if not _VALID_ID.fullmatch(ident):
