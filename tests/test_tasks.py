@@ -270,5 +270,6 @@ def test_a_template_whose_vars_move_the_database_is_refused(kapacitor: FakeKapac
     vars_file.write_text(json.dumps({"db": {"type": "string", "value": "site1"}}))
     result = install(kapacitor, "--template", "--vars", str(vars_file), str(SIGMA))
     assert result.exit_code != 0
-    assert 'the vars read "site1"."autogen" but the template\'s dbrp statement says "telegraf"."autogen"' in result.output
+    said = 'the vars read "site1"."autogen" but the template\'s dbrp statement says "telegraf"."autogen"'
+    assert said in result.output
     assert kapacitor.requests == []
