@@ -361,8 +361,10 @@ def _udf_node(task: dict[str, Any], udf: str) -> str:
     return names[0]
 
 
-def wait_for_output(kapacitor: KapacitorServer, task_id: str, udf: str, fed: int, timeout: float = 90.0) -> dict:
-    """Wait until the UDF node took every point and influxDBOut wrote all it emitted."""
+def wait_for_output(kapacitor: KapacitorServer, task_id: str, udf: str, fed: int, timeout: float = 90.0,
+                    written: int | None = None, stable: float = 2.5) -> dict:
+    """Wait until the UDF node took every point and influxDBOut wrote all it emitted
+    (``written`` points, when known: a UDF that fits a model may pause its output)."""
     deadline = time.monotonic() + timeout
     last: tuple[int, ...] = ()
     stable_since = time.monotonic()
@@ -376,16 +378,18 @@ def wait_for_output(kapacitor: KapacitorServer, task_id: str, udf: str, fed: int
         if now != last:
             last, stable_since = now, time.monotonic()
         done = now[0] >= fed and out["points_written"] >= out["collected"]
-        if done and time.monotonic() - stable_since > 2.5:
+        if written is not None:
+            done = done and out["points_written"] >= written
+        if done and time.monotonic() - stable_since >= stable:
             return task
         time.sleep(0.25)
     raise AssertionError(f"task {task_id}: collected/emitted/written {last} after {timeout:.0f} s (fed {fed})\n"
                          f"{kapacitor.log()[-3000:]}")
 
 
-def read_output(influx: Any, db: str) -> list[dict[str, Any]]:
+def read_output(influx: Any, db: str, measurement: str = "anomalies") -> list[dict[str, Any]]:
     client = influx.client()
-    result = client.query('SELECT * FROM "anomalies"', database=db, epoch="ns")
+    result = client.query(f'SELECT * FROM "{measurement}"', database=db, epoch="ns")
     return sorted(result.get_points(), key=lambda p: p["time"])
 
 
