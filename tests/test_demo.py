@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from udfs.io.csvinput import read_records
 from udfs.io.lineprotocol import parse_lines
@@ -30,7 +31,7 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_demo_runs_and_writes_the_anomalies_it_reports(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    done = run_demo("--output-dir", str(out), "--no-plots")
+    done = run_demo("--output-dir", str(out))
     for name in ("sigma", "mad", "zscore", "iqr", "edge"):
         lines = (out / f"{name}.lp").read_text().splitlines()
         assert lines, f"{name} wrote nothing"
@@ -44,6 +45,12 @@ def test_demo_runs_and_writes_the_anomalies_it_reports(tmp_path: Path) -> None:
     hits = re.findall(r"first anomaly in each window: (.*); (\d+) of (\d+) anomalies outside", done.stdout)
     assert len(hits) == 4 and all(len(line.split(" | ")) == 4 for line, _, _ in hits)
     assert "windows: 1 2013-12-10 06:25 - 2013-12-12 05:35 | 2 " in done.stdout
+    # One picture per data set, said where.
+    for picture in ("machine_temperature.png", "adsl.png"):
+        assert f"Picture: {out / picture}" in done.stdout
+        with Image.open(out / picture) as image:
+            assert image.format == "PNG" and image.width >= 800 and image.height >= 400
+            assert len(image.convert("RGB").getcolors(1 << 24) or []) > 20, f"{picture} is blank"
 
 
 def test_demo_lists_the_state_changes_it_counts(tmp_path: Path) -> None:
