@@ -57,14 +57,17 @@ SCENARIOS = {
              "detector": "edge"},
     **{f"nab_{name}": {**LAST_90_DAYS, "measurement": "machine_temperature", "field": "value", "group_by": "host",
                        "host": "nab_machine", "detector": name} for name in ("sigma", "mad", "zscore", "iqr")},
+    "demo_adsl": {"timeFilter": "time >= now() - 2d and time <= now()", "__interval": "2m",
+                  "measurement": "adsl_connection", "field": "value", "group_by": "host", "host": "router2",
+                  "detector": "edge"},
 }
 # Panel title -> the scenarios in which its queries must return rows (for the table, the
 # query for the scenario's detector). Every query must run without an error in every
 # scenario (an error is a red corner in Grafana).
 PANELS = {
     "$field of $measurement, anomalies marked": list(SCENARIOS),
-    "Anomaly score by detector": [name for name in SCENARIOS if name != "adsl"],
-    "State over time (@edge)": ["adsl"],
+    "Anomaly score by detector": [name for name in SCENARIOS if "adsl" not in name],
+    "State over time (@edge)": ["adsl", "demo_adsl"],
     "Recent anomalies: $detector": list(SCENARIOS),
 }
 DS_REF = {"type": "influxdb", "uid": "${datasource}"}
