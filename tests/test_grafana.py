@@ -70,6 +70,12 @@ PANELS = {
     "State over time (@edge)": ["adsl", "demo_adsl"],
     "Recent anomalies: $detector": list(SCENARIOS),
 }
+# (panel title, refId) -> scenarios in which that query is empty although the panel's others answer.
+EMPTY = {
+    # @edge() does not pass its string field on (the state is in "current"): nothing to draw
+    # at the field's value; the state timeline shows it.
+    ("$field of $measurement, anomalies marked", "B"): ["adsl", "demo_adsl"],
+}
 DS_REF = {"type": "influxdb", "uid": "${datasource}"}
 BUILTIN_ANNOTATIONS = {"type": "grafana", "uid": "-- Grafana --"}
 
@@ -296,6 +302,8 @@ def test_every_panel_query_returns_rows(demo_db: InfluxTarget, title: str, scena
         if panel["type"] == "table":
             # One detector selected (a repeated table has one each): only its own query answers.
             assert bool(rows) == (target["refId"] == values["detector"] and scenario in PANELS[title]), query
+        elif scenario in EMPTY.get((title, target["refId"]), []):
+            assert not rows, f"{title} {target['refId']}: rows for {scenario}: update EMPTY"
         elif scenario in PANELS[title]:
             assert rows, f"{title} {target['refId']}: no rows for {scenario}: {query}"
 
@@ -306,8 +314,10 @@ def test_the_annotation_query_returns_the_anomalies(demo_db: InfluxTarget, scena
     (annotation,) = annotation_queries()
     values = SCENARIOS[scenario]
     rows = run(demo_db, render(annotation["target"]["query"], values))
-    overlay = run(demo_db, render(DASHBOARD["panels"][0]["targets"][1]["query"], {**values, "__interval": "1ms"}))
-    assert rows and len(rows) == len(overlay), "one annotation per marked point"
+    flagged = run(demo_db, render(
+        'SELECT "is_anomaly" FROM "anomalies" WHERE "is_anomaly" = true AND "source" = \'$measurement\' AND '
+        '"field" = \'$field\' AND "detector" = \'$detector\' AND "$group_by" = \'$host\' AND $timeFilter', values))
+    assert rows and len(rows) == len(flagged), "one annotation per flagged point"
     # Grafana reads the text and tag columns by name (variables are not replaced there).
     columns = [annotation["textColumn"], *annotation["tagsColumn"].split(",")]
     assert all(row[column] is not None for row in rows for column in columns), columns
