@@ -120,6 +120,7 @@ def test_demo_writes_raw_series_and_anomalies_ending_now(influxdb_server: Any, t
                   for row in flagged}
         assert match.group(1) in stamps
         assert "moved +" in done.stdout and "days to end now" in done.stdout
+        assert "measurement machine_temperature, field value, last 90 days" in done.stdout
     finally:
         client = influxdb_server.client()
         client.drop_database(database)

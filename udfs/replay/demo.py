@@ -37,6 +37,11 @@ TEMPERATURE_TAGS = {"host": "nab_machine"}
 SHIFT_STEP_NS = 300 * 1_000_000_000
 # State changes listed per router (the count says how many there are in all).
 LISTED_CHANGES = 3
+# Where each data set shows on the dashboard once it ends now.
+GRAFANA_VIEWS = {
+    "machine_temperature": "measurement machine_temperature, field value, last 90 days",
+    "adsl": "measurement adsl_connection, field value, last 2 days",
+}
 
 
 def _iso(ns: int) -> str:
@@ -186,4 +191,7 @@ def demo(output_dir: Path, influx_url: str | None, influx_db: str, shift: bool |
             click.echo(f"Picture: {path}")
     where = f" and InfluxDB {influx_url} db {influx_db} (raw series and measurement anomalies)" if influx else ""
     click.echo(f"Done. Output in {output_dir}/{where}")
+    if influx is not None and shift:
+        shown = [GRAFANA_VIEWS[name] for name in inputs]
+        click.echo(f"Grafana's Anomalies dashboard (docker/grafana/dashboards/anomalies.json): {'; '.join(shown)}")
     sys.stdout.flush()
