@@ -217,13 +217,23 @@ def test_the_demo_runs_real_ingestion_scripts(compose: dict[str, Any]) -> None:
     copies = [args for keyword, args in dockerfile(DOCKER / "Dockerfile.udfs") if keyword == "COPY"]
     assert "ingestion-scripts /opt/ingestion-scripts" in copies
     measurements = set()
-    for step in demo["command"][0].split("&&"):
+    *scripts, last = demo["command"][0].split("&&")
+    for step in scripts:
         python, script, *args = shlex.split(step)
         assert python == "python" and script.startswith("/opt/ingestion-scripts/")
         module = load_script(ROOT / "ingestion-scripts" / Path(script).name)
         ctx = module.main.make_context(Path(script).name, args)
         measurements.add(ctx.params["measurement"])
     assert measurements == {"printer", "adsl_connection"}
+    # Then `udfs demo` into the same InfluxDB and database, without its ADSL sample (whose
+    # router names the generated data uses too) and without pictures nobody sees.
+    argv = shlex.split(last)
+    assert_udfs_command(argv)
+    assert argv[:2] == ["udfs", "demo"] and "edge" not in argv and "--no-plots" in argv
+    given = dict(zip(argv, argv[1:], strict=False))
+    # ($$ is compose's escape: the container's shell expands $INFLUX_URL.)
+    assert (given["--influx-url"], given["--influx-db"]) == ("$$INFLUX_URL", "$$INFLUX_DB")
+    assert {"INFLUX_URL", "INFLUX_DB"} <= set(demo["environment"])
     assert demo["depends_on"]["tasks"]["condition"] == "service_completed_successfully"
 
 

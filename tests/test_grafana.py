@@ -4,8 +4,13 @@ compose stack's demo data.
 The demo data is made the way the stack makes it: the ingestion scripts write the raw
 series, and each task of docker/kapacitor-tasks/install-tasks.sh (its TICKscript, its
 vars file) is replayed through its UDF over the real protocol, the output written to
-measurement ``anomalies``. Every template-variable query and every panel query is then
+measurement ``anomalies``. ``udfs demo --influx-url`` then writes its own raw series and
+output into the same database, shifted to end now, as the compose stack's demo service does.
+Every template-variable query, every panel query and the annotation query is then
 rendered as Grafana renders it and run: each must return rows.
+
+The dashboard must import into any Grafana: no data-source uid of ours in it, a
+data-source variable that every query uses, and an ``__inputs`` entry for it.
 """
 
 from __future__ import annotations
@@ -42,21 +47,37 @@ DEMO = [
 ]
 # Grafana's own variables, as it renders them for the data's time range.
 BUILTINS = {"timeFilter": f"time >= {START_MS}ms and time <= {START_MS + 86_400_000}ms", "__interval": "10s"}
-# Values a user would pick, per kind of data.
+# What Grafana renders for a recent range (the `udfs demo` data ends now).
+LAST_90_DAYS = {"timeFilter": "time >= now() - 90d and time <= now()", "__interval": "1h"}
+# Values a user would pick, per kind of data (the compose demo's, then `udfs demo`'s).
 SCENARIOS = {
     "printer": {"measurement": "printer", "field": "temperature", "group_by": "printer", "host": "printer1",
                 "detector": "mad"},
     "adsl": {"measurement": "adsl_connection", "field": "value", "group_by": "host", "host": "router1",
              "detector": "edge"},
+    **{f"nab_{name}": {**LAST_90_DAYS, "measurement": "machine_temperature", "field": "value", "group_by": "host",
+                       "host": "nab_machine", "detector": name} for name in ("sigma", "mad", "zscore", "iqr")},
+    "demo_adsl": {"timeFilter": "time >= now() - 2d and time <= now()", "__interval": "2m",
+                  "measurement": "adsl_connection", "field": "value", "group_by": "host", "host": "router2",
+                  "detector": "edge"},
 }
-# Panel title -> the scenarios in which each of its queries must return rows. Every query
-# must run without an error in every scenario (an error is a red corner in Grafana).
+# Panel title -> the scenarios in which its queries must return rows (for the table, the
+# query for the scenario's detector). Every query must run without an error in every
+# scenario (an error is a red corner in Grafana).
 PANELS = {
-    "$field of $measurement, anomalies marked": ["printer", "adsl"],
-    "Anomaly score by detector": ["printer"],
-    "State over time (@edge)": ["adsl"],
-    "Recent anomalies": ["printer", "adsl"],
+    "$field of $measurement, anomalies marked": list(SCENARIOS),
+    "Anomaly score by detector": [name for name in SCENARIOS if "adsl" not in name],
+    "State over time (@edge)": ["adsl", "demo_adsl"],
+    "Recent anomalies: $detector": list(SCENARIOS),
 }
+# (panel title, refId) -> scenarios in which that query is empty although the panel's others answer.
+EMPTY = {
+    # @edge() does not pass its string field on (the state is in "current"): nothing to draw
+    # at the field's value; the state timeline shows it.
+    ("$field of $measurement, anomalies marked", "B"): ["adsl", "demo_adsl"],
+}
+DS_REF = {"type": "influxdb", "uid": "${datasource}"}
+BUILTIN_ANNOTATIONS = {"type": "grafana", "uid": "-- Grafana --"}
 
 
 def tick_call(tick: str, vars_file: Path) -> tuple[str, list[str], str, list[str]]:
@@ -84,7 +105,7 @@ def demo_tasks() -> Iterator[tuple[str, str, Path]]:
 
 
 @pytest.fixture(scope="module")
-def demo_db(influxdb_server: Any) -> Iterator[InfluxTarget]:
+def demo_db(influxdb_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxTarget]:
     database = f"grafana_{uuid.uuid4().hex[:10]}"
     target = InfluxTarget.from_url(influxdb_server.url, database=database)
     raw: list[Any] = []
@@ -101,6 +122,11 @@ def demo_db(influxdb_server: Any) -> Iterator[InfluxTarget]:
                        out.append, out_measurement="anomalies")
         assert out, f"{task}: no output"
         target.write_records(out, progress=False)
+    # The compose demo's second step, but with the ADSL data set too (other hosts' times).
+    done = subprocess.run([sys.executable, "-m", "udfs", "demo", "--influx-url", influxdb_server.url, "--influx-db",
+                           database, "--no-plots", "-O", str(tmp_path_factory.mktemp("demo"))],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     try:
         yield target
     finally:
@@ -135,17 +161,88 @@ def run(target: InfluxTarget, query: str) -> list[dict[str, Any]]:
 # -- provisioning (no server needed) ----------------------------------------------------------
 
 
-def test_the_dashboard_uses_the_provisioned_datasource() -> None:
+def datasource_refs(node: Any) -> Iterator[Any]:
+    """Every ``datasource`` value in the dashboard, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                yield value
+            yield from datasource_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from datasource_refs(item)
+
+
+def annotation_queries() -> list[dict[str, Any]]:
+    return [a for a in DASHBOARD["annotations"]["list"] if a["datasource"] != BUILTIN_ANNOTATIONS]
+
+
+def test_the_dashboard_imports_into_any_grafana() -> None:
+    text = json.dumps(DASHBOARD)
     (source,) = DATASOURCES["datasources"]
-    assert source["type"] == "influxdb" and source["jsonData"]["version"] == "InfluxQL"
-    refs = [DASHBOARD["templating"]["list"][i]["datasource"] for i in range(len(DASHBOARD["templating"]["list"]))]
-    refs += [p["datasource"] for p in DASHBOARD["panels"]] + [t["datasource"] for p in DASHBOARD["panels"]
-                                                              for t in p["targets"]]
-    assert all(ref == {"type": "influxdb", "uid": source["uid"]} for ref in refs)
-    # The database the TICKscripts write their output to and the demo writes raw data to.
+    assert source["uid"] not in text and source["name"] not in re.findall(r'"uid": "([^"]*)"', text)
+    # Every query (variables, panels, their targets, annotations) goes through the variable.
+    refs = list(datasource_refs(DASHBOARD))
+    assert len(refs) > 10 and all(ref in (DS_REF, BUILTIN_ANNOTATIONS) for ref in refs), refs
+    assert sum(ref == BUILTIN_ANNOTATIONS for ref in refs) == 1
+    variable = DASHBOARD["templating"]["list"][0]
+    assert (variable["name"], variable["type"], variable["query"]) == ("datasource", "datasource", "influxdb")
+    # Importing asks for the data source (the one input) and makes it the variable's default.
+    (input_,) = DASHBOARD["__inputs"]
+    assert (input_["type"], input_["pluginId"]) == ("datasource", "influxdb")
+    assert variable["current"]["value"] == f"${{{input_['name']}}}"
+    assert set(re.findall(r"\$\{(DS_\w+)\}", text)) == {input_["name"]}, "an input used but not declared"
+    # An imported dashboard gets a new id; the uid stays so that links keep working.
+    assert DASHBOARD.get("id") is None and DASHBOARD["uid"] == "udfs-anomalies"
+    required = {(r["type"], r["id"]) for r in DASHBOARD["__requires"]}
+    assert {("panel", p["type"]) for p in DASHBOARD["panels"]} | {("datasource", "influxdb")} <= required
+
+
+def test_the_provisioned_datasource_is_the_one_the_variable_picks() -> None:
+    # Provisioning fills no __inputs: the variable falls back to the first data source of
+    # its type, which must be the provisioned one, reading the database the demo writes to.
+    (source,) = DATASOURCES["datasources"]
+    variable = DASHBOARD["templating"]["list"][0]
+    assert source["type"] == variable["query"] and source["jsonData"]["version"] == "InfluxQL"
+    assert source["isDefault"] and not variable["regex"]
     assert source["jsonData"]["dbName"] == COMPOSE["services"]["demo"]["environment"]["INFLUX_DB"]
+    from udfs.replay.demo import demo
+
+    (db_option,) = [o for o in demo.params if o.name == "influx_db"]
+    assert db_option.default == source["jsonData"]["dbName"], "udfs demo --influx-url writes elsewhere"
+    # The database the TICKscripts write their output to.
     for _task, tick, _vars in demo_tasks():
         assert f"var outDB = '{source['jsonData']['dbName']}'" in tick
+
+
+def test_the_annotation_query_marks_anomalies_on_every_panel() -> None:
+    (annotation,) = annotation_queries()
+    assert annotation["enable"] and not annotation["hide"]
+    assert "filter" not in annotation, "an annotation with a panel filter is not on every panel"
+    query = annotation["target"]["query"]
+    assert query == annotation["query"], "the legacy and the current InfluxQL annotation fields disagree"
+    assert 'FROM "anomalies"' in query and '"is_anomaly" = true' in query and "$timeFilter" in query
+    for name in ("textColumn", "tagsColumn"):
+        assert annotation[name] == annotation["target"][name]
+        assert "$" not in annotation[name], "Grafana does not replace variables in column names"
+    assert all(p["type"] in {"timeseries", "state-timeline", "table"} for p in DASHBOARD["panels"])
+
+
+def test_the_table_selects_each_detectors_own_columns() -> None:
+    (table,) = [p for p in DASHBOARD["panels"] if p["type"] == "table"]
+    assert table["repeat"] == "detector", "one table per selected detector"
+    named = []
+    for target in table["targets"]:
+        query = target["query"]
+        assert "SELECT *" not in query
+        own = re.search(r"\"detector\" = '(\w+)'", query)
+        if own:
+            assert target["refId"] == own.group(1)
+            named.append(own.group(1))
+        else:
+            assert target["refId"] == "other"
+            assert f'"detector" !~ /^({"|".join(named)})$/' in query, "'other' must leave out the named detectors"
+    assert {"sigma", "mad", "zscore", "iqr", "edge"} <= set(named)
 
 
 def test_grafana_mounts_match_the_provisioning() -> None:
@@ -160,13 +257,13 @@ def test_grafana_mounts_match_the_provisioning() -> None:
 
 def test_the_dashboard_has_the_promised_variables_and_panels() -> None:
     variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
-    assert list(variables) == ["measurement", "field", "group_by", "host", "detector"]
+    assert list(variables) == ["datasource", "measurement", "field", "group_by", "host", "detector"]
     for name, key in [("measurement", "source"), ("field", "field"), ("host", "$group_by"), ("detector", "detector")]:
         assert variables[name]["query"].startswith(f'SHOW TAG VALUES FROM "anomalies" WITH KEY = "{key}"')
     assert DASHBOARD["title"] == "Anomalies"
     assert {p["title"]: p["type"] for p in DASHBOARD["panels"]} == {
         "$field of $measurement, anomalies marked": "timeseries", "Anomaly score by detector": "timeseries",
-        "State over time (@edge)": "state-timeline", "Recent anomalies": "table"}
+        "State over time (@edge)": "state-timeline", "Recent anomalies: $detector": "table"}
     overlay = DASHBOARD["panels"][0]
     assert ['FROM "$measurement"' in t["query"] for t in overlay["targets"]] == [True, False]
     assert '"is_anomaly" = true' in overlay["targets"][1]["query"]
@@ -182,7 +279,7 @@ def test_the_dashboard_has_the_promised_variables_and_panels() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_variable_query_offers_the_demo_values(demo_db: InfluxTarget, scenario: str) -> None:
     values = SCENARIOS[scenario]
-    for variable in DASHBOARD["templating"]["list"]:
+    for variable in DASHBOARD["templating"]["list"][1:]:  # the first picks the data source
         rows = run(demo_db, render(variable["query"], values))
         options = [row.get("value", row.get("tagKey")) for row in rows]
         if variable["regex"]:
@@ -198,11 +295,47 @@ def test_every_variable_query_offers_the_demo_values(demo_db: InfluxTarget, scen
 @pytest.mark.parametrize("title", PANELS)
 def test_every_panel_query_returns_rows(demo_db: InfluxTarget, title: str, scenario: str) -> None:
     (panel,) = [p for p in DASHBOARD["panels"] if p["title"] == title]
+    values = SCENARIOS[scenario]
     for target in panel["targets"]:
-        query = render(target["query"], SCENARIOS[scenario])
+        query = render(target["query"], values)
         rows = run(demo_db, query)  # fails on an InfluxQL error
-        if scenario in PANELS[title]:
+        if panel["type"] == "table":
+            # One detector selected (a repeated table has one each): only its own query answers.
+            assert bool(rows) == (target["refId"] == values["detector"] and scenario in PANELS[title]), query
+        elif scenario in EMPTY.get((title, target["refId"]), []):
+            assert not rows, f"{title} {target['refId']}: rows for {scenario}: update EMPTY"
+        elif scenario in PANELS[title]:
             assert rows, f"{title} {target['refId']}: no rows for {scenario}: {query}"
+
+
+@pytest.mark.influxdb
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_annotation_query_returns_the_anomalies(demo_db: InfluxTarget, scenario: str) -> None:
+    (annotation,) = annotation_queries()
+    values = SCENARIOS[scenario]
+    rows = run(demo_db, render(annotation["target"]["query"], values))
+    flagged = run(demo_db, render(
+        'SELECT "is_anomaly" FROM "anomalies" WHERE "is_anomaly" = true AND "source" = \'$measurement\' AND '
+        '"field" = \'$field\' AND "detector" = \'$detector\' AND "$group_by" = \'$host\' AND $timeFilter', values))
+    assert rows and len(rows) == len(flagged), "one annotation per flagged point"
+    # Grafana reads the text and tag columns by name (variables are not replaced there).
+    columns = [annotation["textColumn"], *annotation["tagsColumn"].split(",")]
+    assert all(row[column] is not None for row in rows for column in columns), columns
+    assert {row["detector"] for row in rows} == {values["detector"]}
+    assert {row["group"] for row in rows} == {values["host"]}
+
+
+@pytest.mark.influxdb
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_table_column_belongs_to_its_detector(demo_db: InfluxTarget, scenario: str) -> None:
+    (table,) = [p for p in DASHBOARD["panels"] if p["type"] == "table"]
+    values = SCENARIOS[scenario]
+    (target,) = [t for t in table["targets"] if t["refId"] == values["detector"]]
+    rows = run(demo_db, render(target["query"], values))
+    selected = re.findall(r'"(\w+)"', render(target["query"].split(" FROM ")[0], values))
+    assert rows and set(selected) <= set(rows[0])
+    empty = [column for column in selected if all(row[column] is None for row in rows)]
+    assert not empty, f"{values['detector']} never writes {empty}"
 
 
 @pytest.mark.influxdb
@@ -226,5 +359,6 @@ def test_the_overlay_marks_the_labelled_overheats(demo_db: InfluxTarget) -> None
     query = render(DASHBOARD["panels"][0]["targets"][1]["query"], all_printers)
     marked = run(demo_db, query)
     assert marked and all(row["anomaly"] > 40 for row in marked), "anomaly points sit on the overheated values"
-    edge_table = run(demo_db, render(DASHBOARD["panels"][3]["targets"][0]["query"], SCENARIOS["adsl"]))
+    (edge,) = [t for t in DASHBOARD["panels"][3]["targets"] if t["refId"] == "edge"]
+    edge_table = run(demo_db, render(edge["query"], SCENARIOS["adsl"]))
     assert {"previous", "current", "previous_duration", "changes"} <= set(edge_table[0])

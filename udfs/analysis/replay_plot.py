@@ -58,29 +58,23 @@ def write_plots(analysis: Analysis, plot: Path | str | None, html: Path | str | 
 
 
 def demo_plots(output_dir: Path, outputs: dict[str, tuple[tuple[str, ...], list[Record]]],
-               windows: Sequence[tuple[int, int]]) -> list[Path]:
-    """``udfs demo``'s pictures: one per bundled data set, with what each UDF found."""
-    from importlib import resources
-
-    from udfs.io.csvinput import read_records
+               windows: Sequence[tuple[int, int]], inputs: dict[str, list[Record]]) -> list[Path]:
+    """``udfs demo``'s pictures: one per bundled data set (``inputs``: machine_temperature, adsl), with what each
+    UDF found."""
     from udfs.replay.demo import TEMPERATURE_RUNS
 
     written = []
-    data = resources.files("udfs.data")
     temperature = [name for name, _ in TEMPERATURE_RUNS if name in outputs]
     if temperature:
-        with resources.as_file(data.joinpath("machine_temperature.csv")) as path:
-            inputs = list(read_records(path, measurement="machine_temperature"))
         runs = [(name, name, outputs[name][0], outputs[name][1]) for name in temperature]
         rule = ConsensusRule.parse("2" if len(runs) >= 2 else "all", temperature)
-        analysis = combine(input_series(inputs, "value"), runs, rule, field_name="value", windows=windows,
+        analysis = combine(input_series(inputs["machine_temperature"], "value"), runs, rule, field_name="value",
+                           windows=windows,
                            title="NAB machine_temperature_system_failure: anomalies per detector, labelled windows")
         written += write_plots(analysis, output_dir / "machine_temperature.png", None)
     if "edge" in outputs:
-        with resources.as_file(data.joinpath("adsl_sample.lp")) as path:
-            inputs = list(read_records(path))
         options, found = outputs["edge"]
-        analysis = combine(input_series(inputs, "value", ("host",)), [("edge", "edge", options, found)],
+        analysis = combine(input_series(inputs["adsl"], "value", ("host",)), [("edge", "edge", options, found)],
                            ConsensusRule.parse("all", ["edge"]), field_name="value", group_by=("host",),
                            title="ADSL line state per router: @edge() flapping alerts")
         written += write_plots(analysis, output_dir / "adsl.png", None)
