@@ -121,3 +121,33 @@ def _send_quietly(sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
     except OSError:
         pass
+
+
+def test_process_udf_reads_on_while_its_output_is_not_read_so_the_peer_can_close() -> None:
+    # Kapacitor 1.5.7 stops a task by pushing what is left in its edges into the UDF and only
+    # then closing stdin, while it no longer reads stdout. A UDF that stopped reading once its
+    # own output blocked left Kapacitor blocked writing: `kapacitor disable` hung (>120 s).
+    proc = subprocess.Popen(
+        [sys.executable, str(SAMPLE_UDFS), "recsock"],  # a fast mirror: output at input speed
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+    )
+    assert proc.stdin and proc.stdout
+    try:
+        proc.stdin.write(init_frame())
+        _read_init(proc.stdout.read)
+        data = backlog(40_000)  # ~2 MB: far past the pipes and the normal read-ahead
+        writer = threading.Thread(target=lambda: _write_quietly(proc.stdin, data), daemon=True)
+        writer.start()
+        writer.join(timeout=20)  # blocks for good if the UDF stops reading
+        assert not writer.is_alive(), "the UDF stopped reading its input while its output was not read"
+        closed = time.monotonic()
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        gone = time.monotonic() - closed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    assert gone < LIMIT, f"the UDF took {gone:.2f} s to exit after stdin closed\n{stderr}"
+    assert "reading ahead" in stderr and "Traceback" not in stderr, stderr

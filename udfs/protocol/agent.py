@@ -29,13 +29,23 @@ from udfs.protocol.dispatch import Dispatcher, Failure, Handler, Outbox, PeerClo
 from udfs.protocol.framing import DEFAULT_MAX_FRAME
 from udfs.protocol.metrics import METRICS
 
-__all__ = ["ABANDON_SECONDS", "Agent", "BACKLOG_BYTES", "DRAIN_SECONDS", "Handler", "Outbox"]
+__all__ = [
+    "ABANDON_SECONDS", "Agent", "BACKLOG_BYTES", "DRAIN_SECONDS", "Handler", "OVERFLOW_BYTES", "Outbox",
+    "STALL_SECONDS",
+]
 
 log = logging.getLogger("udfs.agent")
 
 _READ_SIZE = 64 * 1024
 #: Input read ahead of the handler, at most (then the reader waits: backpressure).
 BACKLOG_BYTES = 128 * 1024
+#: While the output has been blocked this long, the reader reads ahead further ...
+STALL_SECONDS = 0.2
+#: ... up to this much: Kapacitor 1.5.7 stops a task by pushing what is left in its edges
+#: into the UDF and only then closing the input, while it no longer reads the output. A
+#: reader that stopped at BACKLOG_BYTES would never see that end (a deadlock that hung
+#: ``kapacitor disable``); a few MiB of read-ahead lets Kapacitor get there.
+OVERFLOW_BYTES = 16 * 1024 * 1024
 #: After the end of input, queued work is handled for this long, the rest discarded.
 DRAIN_SECONDS = 0.5
 #: After the end of input, a handler still inside one call is abandoned after this long.
@@ -52,10 +62,15 @@ class _Backlog:
         self._cond = threading.Condition()
         self.ended: Failure | bool = False  # True: clean end of input; a Failure: why not
 
-    def put(self, chunk: list[bytes], size: int, *, give_up: Callable[[], bool]) -> bool:
-        """Queue ``chunk``; wait while full. False when ``give_up()`` said stop while waiting."""
+    def put(self, chunk: list[bytes], size: int, *, give_up: Callable[[], bool],
+            overflow: Callable[[], bool] = lambda: False) -> bool:
+        """Queue ``chunk``; wait while full. False when ``give_up()`` said stop while waiting.
+
+        While ``overflow()`` is true the backlog may grow to :data:`OVERFLOW_BYTES`."""
         with self._cond:
             while self._size >= self._limit:
+                if self._size < OVERFLOW_BYTES and overflow():
+                    break
                 if give_up():
                     return False
                 self._cond.wait(0.05)
@@ -111,6 +126,8 @@ class Agent:
         ``on_eof(deadline)``: writes must give up at ``time.monotonic()`` ``deadline``.
     abandon : callable, optional
         Called when the handler is still busy :data:`ABANDON_SECONDS` after the input ended.
+    stalled_for : callable, optional
+        ``stalled_for() -> float``: seconds a write has been waiting for the peer to read.
     """
 
     def __init__(
@@ -125,6 +142,7 @@ class Agent:
         on_eof: Callable[[float], None] | None = None,
         abandon: Callable[[], None] | None = None,
         backlog_bytes: int = BACKLOG_BYTES,
+        stalled_for: Callable[[], float] | None = None,
     ) -> None:
         self.handler = handler
         self.outbox = Outbox(write)
@@ -134,6 +152,8 @@ class Agent:
         self._hung_up = hung_up or (lambda: False)
         self._on_eof = on_eof
         self._abandon = abandon
+        self._stalled_for = stalled_for or (lambda: 0.0)
+        self._overflowing = False
         self._backlog = _Backlog(backlog_bytes)
         self._stopping = threading.Event()
         self._done = threading.Event()
@@ -152,6 +172,15 @@ class Agent:
                 self._start_clock()
             return self._stopping.is_set() or core.cancelled
 
+        def overflow() -> bool:
+            stalled = self._stalled_for() >= STALL_SECONDS
+            if stalled and not self._overflowing:
+                log.warning("%s: output blocked for %.1f s (Kapacitor is not reading); reading ahead up to "
+                            "%d MiB so that it can close the input", self._label, STALL_SECONDS,
+                            OVERFLOW_BYTES >> 20)
+            self._overflowing = stalled
+            return stalled
+
         try:
             while not self._stopping.is_set():
                 intake = core.receive(self._read(_READ_SIZE))
@@ -160,7 +189,8 @@ class Agent:
                 if intake.failure is not None or intake.ended:
                     ending = intake.failure or True
                     break
-                if intake.work and not backlog.put(intake.work, sum(map(len, intake.work)), give_up=give_up):
+                if intake.work and not backlog.put(intake.work, sum(map(len, intake.work)), give_up=give_up,
+                                                   overflow=overflow):
                     break
         except PeerClosedError as exc:
             ending = Failure(str(exc), notify_peer=False, kind="peer_closed")

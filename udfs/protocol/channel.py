@@ -37,6 +37,7 @@ class FdChannel:
         self._hangup = select.poll()
         self._hangup.register(read_fd, _HANGUP)
         self._deadline: float | None = None
+        self._stalled_since: float | None = None
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; ``b""`` at end of stream."""
@@ -51,12 +52,19 @@ class FdChannel:
     def write(self, data: bytes | memoryview) -> None:
         """Write all of ``data``; raise ``TimeoutError`` past the deadline, ``OSError`` on a closed peer."""
         view = memoryview(data)
+        try:
+            self._write_all(view)
+        finally:
+            self._stalled_since = None
+
+    def _write_all(self, view: memoryview) -> None:
         while view:
             try:
                 view = view[os.write(self._wfd, view) :]
                 continue
             except BlockingIOError:
-                pass
+                if self._stalled_since is None:
+                    self._stalled_since = time.monotonic()
             deadline = self._deadline
             if deadline is None:
                 self._writable.poll(_POLL_SLICE_MS)  # re-checks the deadline a caller may set meanwhile
@@ -65,6 +73,11 @@ class FdChannel:
             if left <= 0:
                 raise TimeoutError("Kapacitor stopped reading after closing the input; output given up")
             self._writable.poll(min(_POLL_SLICE_MS, max(1, int(left * 1000))))
+
+    def stalled_for(self) -> float:
+        """Seconds the current write has been waiting for the peer to read (0 when none waits)."""
+        since = self._stalled_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def give_up_at(self, deadline: float) -> None:
         """Writes still blocked at ``time.monotonic()`` ``deadline`` fail."""

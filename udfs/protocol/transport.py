@@ -62,6 +62,7 @@ def run_stdio(handler: Handler, *, label: str = "udf", exit_when_stuck: bool = F
         agent = Agent(
             handler, channel.read, channel.write, label=label, hung_up=channel.hung_up,
             on_eof=channel.give_up_at, abandon=_exit_now if exit_when_stuck else None,
+            stalled_for=channel.stalled_for,
         )
         return agent.run()
     finally:
@@ -211,7 +212,7 @@ class SocketServer:
             channel = FdChannel(conn.fileno(), conn.fileno())
             handler = factory()
             agent = Agent(handler, channel.read, channel.write, label=label, hung_up=channel.hung_up,
-                          on_eof=channel.give_up_at, abandon=abandon)
+                          on_eof=channel.give_up_at, abandon=abandon, stalled_for=channel.stalled_for)
             status = agent.run()
         except Exception:
             log.exception("%s: connection failed", label)
