@@ -315,6 +315,27 @@ def test_a_failed_task_without_an_error_waits_for_a_second_poll(kapacitor: FakeK
     assert [a.task for a in once.check()] == ["starting"]
 
 
+def test_reattach_first_restarts_the_executing_tasks_once(kapacitor: FakeKapacitor,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    kapacitor.add("attached_elsewhere")
+    kapacitor.add("dead", executing=False, error=BROKEN_PIPE)
+    kapacitor.add("off", status="disabled", executing=False)
+    kapacitor.add("not_ours", script=PLAIN_SCRIPT)
+    dog = TaskWatchdog(KapacitorAPI(kapacitor.url), udfs=["mirror"], reattach_first=True, clock=FakeClock())
+    with caplog.at_level(logging.INFO, logger="udfs.watchdog"):
+        assert sorted(a.task for a in dog.check()) == ["attached_elsewhere", "dead"]
+    assert sorted(kapacitor.patches()) == [("attached_elsewhere", "disabled"), ("attached_elsewhere", "enabled"),
+                                           ("dead", "disabled"), ("dead", "enabled")]
+    assert any("task attached_elsewhere: re-enabled in" in r.getMessage() and "attached to no server" in r.getMessage()
+               for r in caplog.records)
+    assert dog.check() == []  # only on the first poll
+    # A first poll that cannot read the list does not keep the restart for later.
+    late = TaskWatchdog(KapacitorAPI(f"http://127.0.0.1:{free_port()}"), reattach_first=True, clock=FakeClock())
+    assert late.poll() == []
+    late.api = KapacitorAPI(kapacitor.url)
+    assert late.check() == []
+
+
 def test_a_lost_enable_is_sent_again_on_the_next_poll(kapacitor: FakeKapacitor) -> None:
     kapacitor.add("dead", executing=False, error=BROKEN_PIPE)
     kapacitor.drop_enable = 1
@@ -455,6 +476,7 @@ def test_serve_re_enables_its_tasks_once_its_sockets_answer(kapacitor: FakeKapac
 
     kapacitor.udf_up = socket_answers
     kapacitor.add("mirror_task", executing=False, error=BROKEN_PIPE)
+    kapacitor.add("mirror_zombie")  # attached to the previous server's closed connection
     kapacitor.add("not_ours", executing=False, error="log2: some error", script=PLAIN_SCRIPT)
     env = {**os.environ, "KAPACITOR_PASSWORD": "secret"}
     kapacitor.credentials = ("admin", "secret")
@@ -465,12 +487,14 @@ def test_serve_re_enables_its_tasks_once_its_sockets_answer(kapacitor: FakeKapac
         stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 30
-        while not kapacitor.tasks["mirror_task"]["executing"]:
+        while len(kapacitor.patches()) < 4 or not kapacitor.tasks["mirror_task"]["executing"]:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             assert time.monotonic() < deadline, kapacitor.requests
             time.sleep(0.05)
         time.sleep(0.5)  # a few more polls
-        assert kapacitor.patches() == [("mirror_task", "disabled"), ("mirror_task", "enabled")]
+        assert kapacitor.patches() == [("mirror_task", "disabled"), ("mirror_task", "enabled"),
+                                       ("mirror_zombie", "disabled"), ("mirror_zombie", "enabled")]
+        assert kapacitor.tasks["mirror_zombie"]["executing"]
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)

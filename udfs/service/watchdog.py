@@ -14,6 +14,12 @@ seconds after an attempt, it starts again from an immediate attempt. A failed ta
 whose error is empty is touched only when a second poll still sees it so: a task that
 someone is enabling at that very moment is briefly enabled, not executing and without
 an error, and must be left alone. Disabled tasks are never touched.
+
+Inside ``udfs serve`` (``--kapacitor-url``) the first poll also restarts the executing
+tasks that call the server's UDFs: a server that has just started has no connection
+yet, so such a task is still attached to the previous server's closed socket (Kapacitor
+1.5.7 keeps it "executing" until its next point, which fails and is lost) or waits in
+Kapacitor's dial backoff (up to a minute between dials) for the socket to come back.
 """
 
 from __future__ import annotations
@@ -89,18 +95,26 @@ class TaskWatchdog:
     confirm_silent:
         Wait for a second sighting of a failed task without an error (see the module docs);
         off for a one-shot run, where there is no second poll.
+    reattach_first:
+        On the first poll, also restart the watched tasks that are executing. For the
+        watchdog of a ``udfs serve`` that has just started: no task can be attached to
+        it yet, so an executing task calling its UDFs is still attached to the previous
+        server's closed connection (Kapacitor notices only when the task's next point
+        arrives, and loses that point) or is waiting in Kapacitor's dial backoff.
     clock:
         Monotonic seconds (a fake one in tests).
     """
 
     def __init__(self, api: KapacitorAPI, *, patterns: Iterable[str] = (), udfs: Iterable[str] = (),
                  first_delay: float = 1.0, max_delay: float = 60.0, stable: float = 60.0,
-                 confirm_silent: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 confirm_silent: bool = True, reattach_first: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.api = api
         self.patterns = tuple(patterns)
         self.udfs = tuple(udfs)
         self.first_delay, self.max_delay, self.stable = first_delay, max(max_delay, first_delay), stable
         self.confirm_silent = confirm_silent
+        self._reattach = reattach_first
         self._clock = clock
         self._retries: dict[str, _Retry] = {}
         self._disabled_by_us: set[str] = set()  # disabled, enable not yet answered
@@ -117,6 +131,7 @@ class TaskWatchdog:
 
         Raises :class:`KapacitorError` when the task list cannot be read.
         """
+        reattach, self._reattach = self._reattach, False  # only if the first poll gets the list
         tasks = [task for task in self.api.tasks(with_script=bool(self.udfs)) if self.watched(task)]
         now = self._clock()
         attempts = []
@@ -129,6 +144,11 @@ class TaskWatchdog:
                 attempts.append(self._enable_again(task, now))  # our disable went through, our enable did not
                 continue
             self._disabled_by_us.discard(task.id)
+            if reattach and task.status == "enabled" and task.executing:
+                fresh = self._retries[task.id] = _Retry()
+                attempts.append(self._reenable(task, fresh, now, "it was executing, but attached to no server "
+                                                                "(this udfs serve has just started)"))
+                continue
             retry = self._retries.get(task.id)
             if not task.failed:
                 if retry is not None and (task.status != "enabled" or not retry.attempts
@@ -141,13 +161,13 @@ class TaskWatchdog:
                 retry.silent_seen = True  # perhaps being enabled right now: look again next poll
                 continue
             if now >= retry.next_try:
-                attempts.append(self._reenable(task, retry, now))
+                attempts.append(self._reenable(task, retry, now, f"it had stopped: {task.error or 'no error saved'}"))
         return attempts
 
     def _delay(self, attempts: int) -> float:
         return float(min(self.first_delay * 2 ** (attempts - 1), self.max_delay))
 
-    def _reenable(self, task: TaskState, retry: _Retry, now: float) -> Attempt:
+    def _reenable(self, task: TaskState, retry: _Retry, now: float, why: str) -> Attempt:
         retry.attempts += 1
         retry.last_attempt = now
         retry.silent_seen = False
@@ -157,16 +177,17 @@ class TaskWatchdog:
         try:
             self.api.set_status(task.id, "disabled")
         except KapacitorError as exc:
-            return self._report(task, retry.attempts, executing=False, delay=delay,
+            return self._report(task, retry.attempts, why, executing=False, delay=delay,
                                 outcome=f"could not disable it: {exc.reason or exc}")
         self._disabled_by_us.add(task.id)
-        return self._finish_enable(task, retry.attempts, delay, started)
+        return self._finish_enable(task, retry.attempts, why, delay, started)
 
     def _enable_again(self, task: TaskState, now: float) -> Attempt:
         retry = self._retries.setdefault(task.id, _Retry(attempts=1, last_attempt=now))
-        return self._finish_enable(task, retry.attempts, self._delay(retry.attempts), time.monotonic())
+        return self._finish_enable(task, retry.attempts, "an earlier attempt left it disabled",
+                                   self._delay(retry.attempts), time.monotonic())
 
-    def _finish_enable(self, task: TaskState, attempt: int, delay: float, started: float) -> Attempt:
+    def _finish_enable(self, task: TaskState, attempt: int, why: str, delay: float, started: float) -> Attempt:
         try:
             answer = self.api.set_status(task.id, "enabled")
         except KapacitorError as exc:
@@ -174,27 +195,24 @@ class TaskWatchdog:
                 # Kapacitor answered: it stores the status before starting the task, so the
                 # task is enabled again even when starting it failed (a missing UDF socket).
                 self._disabled_by_us.discard(task.id)
-            return self._report(task, attempt, executing=False, delay=delay,
+            return self._report(task, attempt, why, executing=False, delay=delay,
                                 outcome=f"re-enabling failed: {exc.reason or exc}")
         self._disabled_by_us.discard(task.id)
         took = (time.monotonic() - started) * 1000
         if answer.get("executing"):
-            return self._report(task, attempt, executing=True, delay=delay,
+            return self._report(task, attempt, why, executing=True, delay=delay,
                                 outcome=f"re-enabled in {took:.0f} ms, executing")
         why = answer.get("error") or "no error given"
-        return self._report(task, attempt, executing=False, delay=delay,
-                            outcome=f"re-enabled in {took:.0f} ms but not executing: {why}")
+        error = answer.get("error") or "no error given"
+        return self._report(task, attempt, why, executing=False, delay=delay,
+                            outcome=f"re-enabled in {took:.0f} ms but not executing: {error}")
 
-    def _report(self, task: TaskState, attempt: int, *, executing: bool, delay: float, outcome: str) -> Attempt:
-        if task.status == "enabled":
-            stopped = task.error or "no error saved"
-        else:
-            stopped = "left disabled by an earlier attempt"
+    def _report(self, task: TaskState, attempt: int, why: str, *, executing: bool, delay: float,
+                outcome: str) -> Attempt:
         if executing:
-            log.info("task %s: %s (attempt %d; it had stopped: %s)", task.id, outcome, attempt, stopped)
+            log.info("task %s: %s (attempt %d; %s)", task.id, outcome, attempt, why)
         else:
-            log.warning("task %s: %s (attempt %d; it had stopped: %s); next attempt in %g s",
-                        task.id, outcome, attempt, stopped, delay)
+            log.warning("task %s: %s (attempt %d; %s); next attempt in %g s", task.id, outcome, attempt, why, delay)
         return Attempt(task=task.id, attempt=attempt, error=task.error, executing=executing, outcome=outcome,
                        next_delay=delay)
 
