@@ -18,6 +18,8 @@ import fnmatch
 import json
 import logging
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -501,3 +503,33 @@ def test_serve_re_enables_its_tasks_once_its_sockets_answer(kapacitor: FakeKapac
     assert process.returncode == 0, stderr
     assert "watching the tasks of Kapacitor at" in stderr and "calling @mirror() or @edge()" in stderr
     assert "task mirror_task: re-enabled in" in stderr
+
+
+# Deploy assets ----------------------------------------------------------------------
+
+WATCHDOG_UNIT = Path(__file__).resolve().parent.parent / "kapacitor" / "udfs-watchdog.service"
+
+
+def test_watchdog_unit_runs_a_real_watchdog_command_line() -> None:
+    from deploy_assets import assert_udfs_command
+
+    lines = dict(line.split("=", 1) for line in WATCHDOG_UNIT.read_text().splitlines() if "=" in line
+                 and not line.startswith("#"))
+    command = shlex.split(lines["ExecStart"])
+    assert command[:2] == ["/opt/udfs/bin/udfs", "watchdog"]
+    assert_udfs_command(["udfs", *command[1:]])
+    assert lines["Environment"] == "KAPACITOR_URL=http://localhost:9092"
+    assert "AF_INET" in lines["RestrictAddressFamilies"].split()  # it talks HTTP to Kapacitor
+    assert "kapacitor.service" in lines["After"] and lines["Restart"] == "always"
+
+
+def test_watchdog_unit_passes_systemd_analyze(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = tmp_path / "udfs-watchdog.service"
+    unit.write_text(WATCHDOG_UNIT.read_text().replace("/opt/udfs/bin/udfs", str(Path(sys.executable).parent / "udfs")))
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    # kapacitor.service is not installed here; anything else systemd says is a defect of the unit.
+    problems = [line for line in result.stderr.splitlines() if "kapacitor.service" not in line]
+    assert not problems, result.stderr
