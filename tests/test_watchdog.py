@@ -18,6 +18,7 @@ import fnmatch
 import json
 import logging
 import os
+import queue
 import shlex
 import shutil
 import signal
@@ -58,6 +59,8 @@ class FakeKapacitor(ThreadingHTTPServer):
         self.udf_up: Callable[[str], bool] = lambda task_id: True  # can a task's UDF start now?
         self.drop_enable = 0  # close the connection without answering the next N enables
         self.lock = threading.Lock()
+        self.log_lines: queue.Queue[dict[str, Any]] | None = None  # set: GET /kapacitor/v1preview/logs streams these
+        self.stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -104,6 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.reply(401, {"error": "unable to authenticate: no credentials or wrong ones"})
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
+        if url.path == "/kapacitor/v1preview/logs" and self.command == "GET":
+            return self.stream_log()
         with self.server.lock:
             self.server.requests.append((self.command, url.path, body))
             if url.path == f"{API}/tasks" and self.command == "GET":
@@ -120,6 +125,22 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "PATCH":
                 return self.patch_task(ident, body.get("status"))
         self.reply(405, {"error": "method not allowed"})
+
+    def stream_log(self) -> None:
+        """Kapacitor's log API: one JSON object per line, as long as the client listens."""
+        lines = self.server.log_lines
+        if lines is None:
+            return self.reply(404, {"error": "not found"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        while not self.server.stopping.is_set():
+            try:
+                entry = lines.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.wfile.write(json.dumps(entry).encode() + b"\n")
+            self.wfile.flush()
 
     def list_tasks(self, query: dict[str, list[str]]) -> None:
         fields = query.get("fields", []) + ["id"]
@@ -161,6 +182,7 @@ def kapacitor() -> Iterator[FakeKapacitor]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
+    server.stopping.set()
     server.shutdown()
     server.server_close()
 
@@ -390,6 +412,52 @@ def test_the_loop_recovers_a_task_within_a_few_polls(kapacitor: FakeKapacitor) -
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_task_whose_udf_stopped_answering_keepalives_is_restarted(kapacitor: FakeKapacitor,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    # Kapacitor keeps such a task executing, with no error: only its log tells.
+    kapacitor.log_lines = queue.Queue()
+    kapacitor.add("zombie")
+    kapacitor.add("fine")
+    dog = TaskWatchdog(KapacitorAPI(kapacitor.url), follow_log=True)
+    stop = threading.Event()
+    with caplog.at_level(logging.INFO, logger="udfs.watchdog"):
+        thread = dog.start(stop, interval=0.05)
+        try:
+            time.sleep(0.3)
+            kapacitor.log_lines.put({"ts": "2026-12-02T06:30:32.039Z", "lvl": "info", "msg": "UDF log",
+                                     "task": "fine", "text": "INFO mirror: keepalive timedout"})
+            kapacitor.log_lines.put({"ts": "2026-12-02T06:30:42.040Z", "lvl": "error", "msg": "encountered error",
+                                     "service": "kapacitor", "task_master": "main", "task": "zombie", "node": "mirror2",
+                                     "err": "keepalive timedout, last keepalive received was: 2026-12-02 06:30:32"})
+            deadline = time.monotonic() + 5
+            while len(kapacitor.patches()) < 2:
+                assert time.monotonic() < deadline, kapacitor.requests
+                time.sleep(0.02)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            thread.join(5)
+    assert kapacitor.patches() == [("zombie", "disabled"), ("zombie", "enabled")]
+    assert any("task zombie: re-enabled in" in r.getMessage() and "its UDF is gone: keepalive timedout" in
+               r.getMessage() for r in caplog.records)
+
+
+def test_without_a_log_api_the_watchdog_says_so_and_polls_on(kapacitor: FakeKapacitor,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    kapacitor.add("dead", executing=False, error=BROKEN_PIPE)
+    dog = TaskWatchdog(KapacitorAPI(kapacitor.url), follow_log=True)
+    stop = threading.Event()
+    with caplog.at_level(logging.INFO, logger="udfs.watchdog"):
+        thread = dog.start(stop, interval=0.05)
+        deadline = time.monotonic() + 5
+        while not kapacitor.tasks["dead"]["executing"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        stop.set()
+        thread.join(5)
+    assert any("has no log API" in r.getMessage() for r in caplog.records)
 
 
 # The commands -----------------------------------------------------------------------

@@ -219,7 +219,7 @@ def serve(socket_dir: Path, names: tuple[str, ...], mode: int, workers: int | No
         from udfs.service.watchdog import TaskWatchdog
 
         watchdog = TaskWatchdog(api_from_options(kapacitor_url, kapacitor_username, kapacitor_password),
-                                udfs=selected, reattach_first=True)
+                                udfs=selected, reattach_first=True, follow_log=True)
     sockets = {socket_dir.resolve() / f"{name}.sock": (name, _load(name)) for name in selected}
     server = SocketServer(sockets, mode=mode)
     try:

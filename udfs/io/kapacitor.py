@@ -152,6 +152,39 @@ class KapacitorAPI:
                 return
             offset += len(page)
 
+    def logs(self, *, idle_timeout: float = 60.0, **tags: str) -> Iterator[dict[str, Any]]:
+        """Follow Kapacitor's log (``GET /kapacitor/v1preview/logs``, 1.4+): one dict per line as it comes.
+
+        ``tags`` filter the lines (``task="cpu"``). Ends when Kapacitor closes the stream; raises
+        KapacitorError when it cannot be opened, TimeoutError after ``idle_timeout`` s without a line.
+        """
+        import urllib.error
+        import urllib.request
+
+        query = f"?{urllib.parse.urlencode(tags)}" if tags else ""
+        req = urllib.request.Request(f"{self.url}/kapacitor/v1preview/logs{query}",
+                                     headers={**self._headers(False), "Accept": "application/json"})
+        try:
+            response = urllib.request.urlopen(req, timeout=idle_timeout)
+        except urllib.error.HTTPError as exc:
+            what = f"Kapacitor refused GET /kapacitor/v1preview/logs (HTTP {exc.code})"
+            hint = f"; {self._auth_hint(exc.code)}" if exc.code in (401, 403) else ""
+            raise KapacitorError(what + hint, status=exc.code) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise KapacitorError(f"cannot follow the log of Kapacitor at {self.url} "
+                                 f"({getattr(exc, 'reason', exc)})") from None
+        with response:
+            for raw in response:
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # not one of Kapacitor's JSON lines
+                if isinstance(entry, dict):
+                    yield entry
+
     def set_status(self, task_id: str, status: str) -> dict[str, Any]:
         """PATCH the task's status ("enabled"/"disabled"); Kapacitor's answer (the task), KapacitorError if refused."""
         code, document = self.request("PATCH", f"/tasks/{urllib.parse.quote(task_id)}", {"status": status})

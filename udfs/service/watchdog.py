@@ -15,6 +15,10 @@ whose error is empty is touched only when a second poll still sees it so: a task
 someone is enabling at that very moment is briefly enabled, not executing and without
 an error, and must be left alone. Disabled tasks are never touched.
 
+A UDF that goes away while no point comes leaves its task ``executing: true`` with no
+error; Kapacitor only logs ``keepalive timedout``. With ``follow_log`` the watchdog reads
+Kapacitor's log stream (:mod:`udfs.service.keepalive_log`) and restarts such tasks too.
+
 Inside ``udfs serve`` (``--kapacitor-url``) the first poll also restarts the executing
 tasks that call the server's UDFs: a server that has just started has no connection
 yet, so such a task is still attached to the previous server's closed socket (Kapacitor
@@ -37,6 +41,7 @@ import click
 
 from udfs.cli import _LOG_LEVELS, _log_format_option, _seconds, _setup_logging
 from udfs.io.kapacitor import KapacitorAPI, KapacitorError, TaskState, api_from_options, connection_options
+from udfs.service.keepalive_log import KeepaliveTimeouts
 
 __all__ = ["Attempt", "TaskWatchdog", "uses_udf", "watchdog"]
 
@@ -95,6 +100,9 @@ class TaskWatchdog:
     confirm_silent:
         Wait for a second sighting of a failed task without an error (see the module docs);
         off for a one-shot run, where there is no second poll.
+    follow_log:
+        Also follow Kapacitor's log (in :meth:`run`) and restart the executing tasks it says
+        lost their UDF (``keepalive timedout``; see :mod:`udfs.service.keepalive_log`).
     reattach_first:
         On the first poll, also restart the watched tasks that are executing. For the
         watchdog of a ``udfs serve`` that has just started: no task can be attached to
@@ -107,7 +115,7 @@ class TaskWatchdog:
 
     def __init__(self, api: KapacitorAPI, *, patterns: Iterable[str] = (), udfs: Iterable[str] = (),
                  first_delay: float = 1.0, max_delay: float = 60.0, stable: float = 60.0,
-                 confirm_silent: bool = True, reattach_first: bool = False,
+                 confirm_silent: bool = True, follow_log: bool = False, reattach_first: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.api = api
         self.patterns = tuple(patterns)
@@ -115,6 +123,8 @@ class TaskWatchdog:
         self.first_delay, self.max_delay, self.stable = first_delay, max(max_delay, first_delay), stable
         self.confirm_silent = confirm_silent
         self._reattach = reattach_first
+        self.keepalive = KeepaliveTimeouts() if follow_log else None
+        self._lost: dict[str, str] = {}  # executing tasks whose UDF stopped answering keepalives
         self._clock = clock
         self._retries: dict[str, _Retry] = {}
         self._disabled_by_us: set[str] = set()  # disabled, enable not yet answered
@@ -132,12 +142,15 @@ class TaskWatchdog:
         Raises :class:`KapacitorError` when the task list cannot be read.
         """
         reattach, self._reattach = self._reattach, False  # only if the first poll gets the list
+        if self.keepalive is not None:
+            self._lost.update(self.keepalive.take())
         tasks = [task for task in self.api.tasks(with_script=bool(self.udfs)) if self.watched(task)]
         now = self._clock()
         attempts = []
         present = {task.id for task in tasks}
         for ident in set(self._retries) - present:
             del self._retries[ident]  # deleted (or renamed) meanwhile
+        self._lost = {ident: error for ident, error in self._lost.items() if ident in present}
         self._disabled_by_us &= present
         for task in tasks:
             if task.id in self._disabled_by_us and task.status == "disabled":
@@ -150,6 +163,14 @@ class TaskWatchdog:
                                                                 "(this udfs serve has just started)"))
                 continue
             retry = self._retries.get(task.id)
+            lost = self._lost.pop(task.id, None)  # stopped or disabled meanwhile: nothing more to it
+            if lost is not None and task.status == "enabled" and task.executing:
+                retry = self._retries.setdefault(task.id, _Retry())
+                if now >= retry.next_try:
+                    attempts.append(self._reenable(task, retry, now, f"it was executing, but its UDF is gone: {lost}"))
+                else:
+                    self._lost[task.id] = lost  # when the backoff allows
+                continue
             if not task.failed:
                 if retry is not None and (task.status != "enabled" or not retry.attempts
                                           or now - retry.last_attempt >= self.stable):
@@ -233,6 +254,8 @@ class TaskWatchdog:
     def run(self, stop: threading.Event, *, interval: float = 2.0) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set."""
         log.info("watching the tasks of Kapacitor at %s every %g s%s", self.api.url, interval, self._scope())
+        if self.keepalive is not None:
+            self.keepalive.start(self.api, stop)
         while not stop.is_set():
             self.poll()
             stop.wait(interval)
@@ -264,6 +287,9 @@ class TaskWatchdog:
               help="Only tasks whose id matches GLOB (repeatable; default: every task).")
 @click.option("--udf", "udf_names", multiple=True, metavar="NAME",
               help="Only tasks whose TICKscript calls @NAME() (repeatable; default: any task).")
+@click.option("--follow-log/--no-follow-log", default=True, show_default=True,
+              help="Also follow Kapacitor's log (/kapacitor/v1preview/logs) and restart the tasks whose UDF stopped "
+                   "answering keepalives while no point came (Kapacitor keeps those 'executing').")
 @click.option("--once", is_flag=True,
               help="One pass, then exit: 0 when every watched enabled task executes afterwards, 1 otherwise.")
 @click.option("--timeout", default="10s", show_default=True, callback=_seconds, metavar="DURATION",
@@ -271,7 +297,8 @@ class TaskWatchdog:
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True)
 @_log_format_option
 def watchdog(kapacitor_url: str, kapacitor_username: str | None, kapacitor_password: str | None, interval: float,
-             max_backoff: float, patterns: tuple[str, ...], udf_names: tuple[str, ...], once: bool, timeout: float,
+             max_backoff: float, patterns: tuple[str, ...], udf_names: tuple[str, ...], follow_log: bool, once: bool,
+             timeout: float,
              log_level: str, log_format: str) -> None:
     """Re-enable Kapacitor tasks that stopped because a UDF went away.
 
@@ -285,7 +312,8 @@ def watchdog(kapacitor_url: str, kapacitor_username: str | None, kapacitor_passw
     """
     _setup_logging(log_level, "watchdog", log_format)
     api = api_from_options(kapacitor_url, kapacitor_username, kapacitor_password, timeout=timeout)
-    dog = TaskWatchdog(api, patterns=patterns, udfs=udf_names, max_delay=max_backoff, confirm_silent=not once)
+    dog = TaskWatchdog(api, patterns=patterns, udfs=udf_names, max_delay=max_backoff, confirm_silent=not once,
+                       follow_log=follow_log and not once)
     if not once:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
