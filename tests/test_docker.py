@@ -145,7 +145,8 @@ def test_the_socket_volume_is_shared_at_the_configured_path(compose: dict[str, A
     sockets = re.findall(r'^\s*socket = "([^"]+)"', conf, re.M)
     configured = re.findall(r"^\s*\[udf\.functions\.(\w+)\]", conf, re.M)
     assert configured and sockets == [f"{SOCKET_DIR}/{name}.sock" for name in configured]
-    assert udfs["command"] == ["udfs", "serve", "--socket-dir", SOCKET_DIR]
+    assert udfs["command"][:4] == ["udfs", "serve", "--socket-dir", SOCKET_DIR]
+    assert udfs["command"][4:] == ["--kapacitor-url", "http://kapacitor:9092"]  # the task watchdog
     assert_udfs_command(udfs["command"])
 
 

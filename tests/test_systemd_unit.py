@@ -29,13 +29,15 @@ def test_systemd_unit_serves_and_checks_the_configured_socket_dir() -> None:
     assert "kapacitor.service" in lines["Before"] and "kapacitor.service" in lines["WantedBy"]
 
 
-def test_systemd_unit_passes_systemd_analyze(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["udfs.service", "udfs-watchdog.service"])
+def test_systemd_unit_passes_systemd_analyze(tmp_path: Path, name: str) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     # The unit names the install location /opt/udfs; verify checks that the programs exist.
-    unit = tmp_path / "udfs.service"
-    unit.write_text(UNIT.read_text().replace("/opt/udfs/bin/udfs", str(Path(sys.executable).parent / "udfs")))
+    unit = tmp_path / name
+    unit.write_text((UNIT.parent / name).read_text().replace("/opt/udfs/bin/udfs",
+                                                             str(Path(sys.executable).parent / "udfs")))
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "udfs.service" not in result.stderr, result.stderr  # no warning about the unit itself
+    assert name not in result.stderr, result.stderr  # no warning about the unit itself

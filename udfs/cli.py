@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from udfs.io.kapacitor import api_from_options, connection_options
+
 __all__ = ["main"]
 
 _LOG_LEVELS = ["debug", "info", "warning", "error"]
@@ -94,6 +96,7 @@ def main() -> None:
       udfs replay NAME --input F     run a UDF over a file exactly as Kapacitor would
       udfs check-tick tickscripts/   what `kapacitor define` would reject, in its words
       udfs tasks install SCRIPT      define and enable tasks through Kapacitor's HTTP API
+      udfs watchdog                  re-enable tasks that stopped because a UDF went away
     """
 
 
@@ -151,6 +154,22 @@ def _socket_mode(ctx: click.Context, param: click.Parameter, value: str) -> int:
         raise click.BadParameter(message) from None
 
 
+def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """A Kapacitor duration (``500ms``, ``2s``, ``1m``) or a number of seconds, > 0."""
+    from udfs.params.durations import parse_duration
+
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parse_duration(value) / 1e9
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    if not seconds > 0:
+        raise click.BadParameter(f"{value!r}: must be more than 0")
+    return seconds
+
+
 @main.command()
 @click.option(
     "--socket-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -170,22 +189,37 @@ def _socket_mode(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on http://HOST:PORT/metrics (off by default).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of the metrics endpoint.")
+@connection_options(url_default=None, url_envvar=None, prefix="kapacitor-",
+                    url_help="Also run the task watchdog (see `udfs watchdog`) against this Kapacitor, once the "
+                             "sockets listen: tasks calling these UDFs that stopped are re-enabled. Off by default.")
+@click.option("--watchdog-interval", default="2s", show_default=True, callback=_seconds, metavar="DURATION",
+              help="How often the watchdog reads Kapacitor's task list (with --kapacitor-url).")
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True)
 @_log_format_option
 def serve(socket_dir: Path, names: tuple[str, ...], mode: int, workers: int | None, metrics_port: int | None,
-          metrics_host: str, log_level: str, log_format: str) -> None:
+          metrics_host: str, kapacitor_url: str | None, kapacitor_username: str | None,
+          kapacitor_password: str | None, watchdog_interval: float, log_level: str, log_format: str) -> None:
     """Run UDFs as socket UDFs: one server, one unix socket per UDF.
 
     Each connection (each Kapacitor task node) gets its own handler and state, on one
     worker process for its whole life. A second server on the same directory is
     refused; a stale socket file from a crashed server is replaced; a live one is not.
     Stop with SIGTERM or Ctrl-C: the workers stop and the socket files are removed.
+
+    With --kapacitor-url, the parent process also re-enables the Kapacitor tasks that
+    call these UDFs and stopped (after this server restarted, say), as `udfs watchdog`.
     """
     _setup_logging(log_level, "serve", log_format)
     from udfs.protocol.transport import SocketInUseError, SocketServer
     from udfs.service.serving import serve_workers
 
     selected = names or tuple(sorted(_function_names()))
+    watchdog = None
+    if kapacitor_url:
+        from udfs.service.watchdog import TaskWatchdog
+
+        watchdog = TaskWatchdog(api_from_options(kapacitor_url, kapacitor_username, kapacitor_password),
+                                udfs=selected, reattach_first=True, follow_log=True)
     sockets = {socket_dir.resolve() / f"{name}.sock": (name, _load(name)) for name in selected}
     server = SocketServer(sockets, mode=mode)
     try:
@@ -195,7 +229,8 @@ def serve(socket_dir: Path, names: tuple[str, ...], mode: int, workers: int | No
     count = workers or os.cpu_count() or 1
     logging.getLogger("udfs.serve").info("serving %d UDF(s) in %s with %d worker(s)", len(sockets),
                                          socket_dir.resolve(), count)
-    sys.exit(serve_workers(server, count, metrics_host=metrics_host, metrics_port=metrics_port))
+    sys.exit(serve_workers(server, count, metrics_host=metrics_host, metrics_port=metrics_port,
+                           watchdog=watchdog, watchdog_interval=watchdog_interval))
 
 
 def _function_names() -> list[str]:
@@ -251,6 +286,7 @@ main.add_lazy_command("check-tick", "udfs.tickscript.cli:check_tick")
 main.add_lazy_command("tasks", "udfs.tickscript.cli:tasks")
 main.add_lazy_command("train", "udfs.models.train:train")
 main.add_lazy_command("health", "udfs.service.health:health")
+main.add_lazy_command("watchdog", "udfs.service.watchdog:watchdog")
 main.add_lazy_command("analyze", "udfs.analysis.cli:analyze")
 main.add_lazy_command("web", "udfs.web.cli:web")
 main.add_lazy_command("backtest", "udfs.analysis.backtest:backtest")

@@ -89,11 +89,13 @@ def serve_prefork(
     *,
     after_fork: Callable[[int], None] | None = None,
     on_exit: Callable[[int], None] | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> int:
     """Run ``workers`` worker processes on ``server``'s bound sockets until SIGTERM/SIGINT.
 
     ``after_fork(index)`` runs in each new worker (metrics export, closing the parent's
-    own descriptors); ``on_exit(index)`` runs in the parent when a worker ended.
+    own descriptors); ``on_exit(index)`` runs in the parent when a worker ended;
+    ``on_started()`` runs in the parent once, when the first workers accept.
     Returns the exit status for the parent (0 after a requested stop).
     """
     if workers < 1:
@@ -119,6 +121,8 @@ def serve_prefork(
     try:
         for index in range(workers):
             spawn(index)
+        if on_started is not None:
+            on_started()
         restart_at: dict[int, float] = {}
         while not stop.is_set():
             pid, status = os.waitpid(-1, os.WNOHANG)

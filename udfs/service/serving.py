@@ -6,10 +6,15 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from udfs.protocol.prefork import serve_prefork
 from udfs.protocol.transport import SocketServer
+
+if TYPE_CHECKING:
+    from udfs.service.watchdog import TaskWatchdog
 
 __all__ = ["serve_workers"]
 
@@ -17,8 +22,20 @@ log = logging.getLogger("udfs.serve")
 
 
 def serve_workers(server: SocketServer, workers: int, *, metrics_host: str = "127.0.0.1",
-                  metrics_port: int | None = None) -> int:
-    """Serve ``server``'s bound sockets with ``workers`` processes; the parent exports metrics."""
+                  metrics_port: int | None = None, watchdog: TaskWatchdog | None = None,
+                  watchdog_interval: float = 2.0) -> int:
+    """Serve ``server``'s bound sockets with ``workers`` processes; the parent exports metrics.
+
+    ``watchdog`` runs in a thread of the parent (once, however many workers), started
+    only when the workers accept: re-enabling a task before its socket answers would
+    leave Kapacitor retrying the dial with a growing backoff.
+    """
+    stop_watchdog = threading.Event()
+
+    def start_watchdog() -> None:
+        if watchdog is not None:
+            watchdog.start(stop_watchdog, interval=watchdog_interval)
+
     metrics = None
     directory: Path | None = None
     if metrics_port is not None:
@@ -41,8 +58,9 @@ def serve_workers(server: SocketServer, workers: int, *, metrics_host: str = "12
             WorkerMetricsWriter(directory, index).start()
 
     try:
-        return serve_prefork(server, workers, after_fork=after_fork)
+        return serve_prefork(server, workers, after_fork=after_fork, on_started=start_watchdog)
     finally:
+        stop_watchdog.set()
         if metrics is not None:
             metrics.stop()
         if directory is not None:

@@ -1,6 +1,6 @@
 """``udfs check-tick`` and ``udfs tasks install``: TICKscripts checked, then defined in Kapacitor.
 
-Imported by ``udfs.cli`` at start-up, so only click is imported at the top.
+Imported by ``udfs.cli`` at start-up, so only click (and the light Kapacitor options) is imported at the top.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from udfs.io.kapacitor import api_from_options, connection_options
 
 __all__ = ["check_tick", "tasks"]
 
@@ -92,8 +94,7 @@ def tasks() -> None:
 
 @tasks.command("install")
 @click.argument("scripts", nargs=-1, required=True, type=_FILE)
-@click.option("--kapacitor-url", envvar="KAPACITOR_URL", default="http://localhost:9092", show_default=True,
-              help="Kapacitor's HTTP API (also from KAPACITOR_URL).")
+@connection_options()
 @click.option("--dbrp", metavar="DB.RP",
               help="Database.retention policy the task reads; only for scripts without a dbrp statement "
                    "(default then: telegraf.autogen).")
@@ -105,7 +106,8 @@ def tasks() -> None:
               help="Enable the task; an existing task is reloaded with the new definition.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each request.")
 @_udf_options
-def install_cmd(scripts: tuple[Path, ...], kapacitor_url: str, dbrp: str | None, template: bool,
+def install_cmd(scripts: tuple[Path, ...], kapacitor_url: str, kapacitor_username: str | None,
+                kapacitor_password: str | None, dbrp: str | None, template: bool,
                 vars_file: Path | None, task_id: str | None, enable: bool, timeout: float,
                 kapacitor_conf: Path | None, udf_info: Path | None) -> None:
     """Define (and enable) tasks or templates from TICKscripts.
@@ -113,7 +115,8 @@ def install_cmd(scripts: tuple[Path, ...], kapacitor_url: str, dbrp: str | None,
     Every script is checked first (as `udfs check-tick` does); if any would be refused,
     nothing is installed. The task type comes from the script (stream or batch).
     """
-    from udfs.tickscript.client import InstallError, KapacitorAPI, KapacitorError, install, parse_dbrp, plan_install
+    from udfs.io.kapacitor import KapacitorError
+    from udfs.tickscript.client import InstallError, install, parse_dbrp, plan_install
 
     if task_id and len(scripts) > 1:
         raise click.BadParameter("--id names one task; give one script", param_hint="--id")
@@ -132,7 +135,7 @@ def install_cmd(scripts: tuple[Path, ...], kapacitor_url: str, dbrp: str | None,
             refused.append(str(exc))
     if refused:
         raise click.ClickException("nothing installed; Kapacitor would refuse:\n" + "\n".join(refused))
-    api = KapacitorAPI(kapacitor_url, timeout=timeout)
+    api = api_from_options(kapacitor_url, kapacitor_username, kapacitor_password, timeout=timeout)
     for plan in plans:
         try:
             for line in install(api, plan):

@@ -14,15 +14,13 @@ would refuse. Kapacitor refuses ``dbrps`` for a script with its own ``dbrp`` sta
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from udfs.io.kapacitor import KapacitorAPI, KapacitorError
 from udfs.tickscript.checker import check_script
 from udfs.tickscript.udfdefs import UDFDeclaration
 from udfs.tickscript.vars import check_vars, var_types
@@ -32,84 +30,12 @@ __all__ = [
     "retarget_dbrp", "vars_dbrp",
 ]
 
-API = "/kapacitor/v1"
 DEFAULT_DBRP = ("telegraf", "autogen")
 _VALID_ID = re.compile(r"[-._\w]+")
 
 
-class KapacitorError(RuntimeError):
-    """Kapacitor could not be reached or refused a request; the text says which and why."""
-
-
 class InstallError(ValueError):
     """A script that must not be installed (the text lists every reason)."""
-
-
-class KapacitorAPI:
-    """A minimal client of Kapacitor's HTTP API v1 (tasks and templates)."""
-
-    def __init__(self, url: str = "http://localhost:9092", *, timeout: float = 10.0) -> None:
-        self.url, self.timeout = url.rstrip("/"), timeout
-
-    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
-        """``(status, decoded JSON body or None)``; 404 is returned, other failures raise KapacitorError."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + API + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as response:
-                return response.status, _json_or_none(response.read())
-        except urllib.error.HTTPError as exc:
-            document = _json_or_none(exc.read())
-            if exc.code == 404:
-                return 404, document
-            reason = document.get("error") if isinstance(document, dict) else None
-            raise KapacitorError(
-                f"Kapacitor refused {method} {API}{path} (HTTP {exc.code}): {reason or exc.reason}"
-            ) from None
-        except urllib.error.URLError as exc:
-            why = "connection refused" if isinstance(exc.reason, ConnectionRefusedError) else str(exc.reason)
-            raise KapacitorError(
-                f"cannot reach Kapacitor at {self.url} ({why}); is kapacitord running? "
-                "Point --kapacitor-url (or KAPACITOR_URL) at its HTTP API."
-            ) from None
-        except TimeoutError:
-            raise KapacitorError(f"Kapacitor at {self.url} did not answer {method} {path} "
-                                 f"within {self.timeout:g}s") from None
-
-    def exists(self, kind: str, ident: str) -> bool:
-        return self.request("GET", f"/{kind}/{ident}")[0] != 404
-
-    def define_template(self, template_id: str, *, task_type: str, script: str) -> str:
-        fields = {"type": task_type, "script": script}
-        if self.exists("templates", template_id):
-            self._ok("PATCH", f"/templates/{template_id}", fields)
-            return "updated (its tasks are reloaded by Kapacitor)"
-        self._ok("POST", "/templates", {"id": template_id, **fields})
-        return "created"
-
-    def define_task(self, task_id: str, fields: Mapping[str, Any], *, enable: bool) -> str:
-        if self.exists("tasks", task_id):
-            if not enable:
-                self._ok("PATCH", f"/tasks/{task_id}", fields)
-                return "updated (status unchanged; a running task keeps its old definition until re-enabled)"
-            self._ok("PATCH", f"/tasks/{task_id}", {**fields, "status": "disabled"})
-            self._ok("PATCH", f"/tasks/{task_id}", {"status": "enabled"})
-            return "updated, reloaded and enabled"
-        self._ok("POST", "/tasks", {"id": task_id, **fields, "status": "enabled" if enable else "disabled"})
-        return "created and enabled" if enable else "created (disabled)"
-
-    def _ok(self, method: str, path: str, body: Mapping[str, Any]) -> None:
-        status, _ = self.request(method, path, body)
-        if status == 404:
-            raise KapacitorError(f"Kapacitor answered {method} {API}{path} with 404 (not found)")
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw.strip() else None
-    except ValueError:
-        return {"error": raw.decode(errors="replace").strip()[:500]}
 
 
 def parse_dbrp(text: str) -> tuple[str, str]:
