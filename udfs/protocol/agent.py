@@ -210,7 +210,12 @@ class Agent:
             if self._clock_started:
                 return
             self._clock_started = True
-        if self._on_eof is not None:
+        if self._stalled_for() >= STALL_SECONDS:
+            # Nobody reads what we would write: draining would only wait for the deadline.
+            if self._on_eof is not None:
+                self._on_eof(time.monotonic())
+            self._cancel("input closed while the output is blocked")
+        elif self._on_eof is not None:
             self._on_eof(time.monotonic() + DRAIN_SECONDS)
         threading.Thread(target=self._clock, name=f"{self._label}-closing", daemon=True).start()
 
