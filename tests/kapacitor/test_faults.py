@@ -111,3 +111,141 @@ def test_kapacitord_restart_restores_udf_state(kapacitor_bin: Path, influxdb_ser
     replay_records(config, first + second, found.append)
     want = [{"time": r.time, **r.tags, **r.fields} for r in found]
     assert_same_points(got, want)  # a fresh start after the restart would differ for 100 points
+
+
+class Feeder:
+    """Writes one point every ``every`` seconds into Kapacitor, numbered by field ``seq``."""
+
+    def __init__(self, kapacitor: KapacitorServer, db: str, every: float = 0.1) -> None:
+        import threading
+
+        self.kapacitor, self.db, self.every = kapacitor, db, every
+        self.sent: list[tuple[float, int]] = []  # (monotonic time written, seq)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.is_set():
+            record = Record(T0 + seq * 10**9, "cpu", {"host": "h1"}, {"usage_idle": 50.0 + seq % 7, "seq": float(seq)})
+            try:
+                self.kapacitor.write(self.db, "autogen", [line(record)])
+                self.sent.append((time.monotonic(), seq))
+            except Exception:  # noqa: BLE001 - a write while Kapacitor restarts a task may fail: not sent
+                pass
+            seq += 1
+            time.sleep(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _udf_pids(kapacitor: KapacitorServer, name: str) -> list[int]:
+    """The process UDFs ``name`` that this kapacitord started."""
+    import subprocess as sp
+
+    assert kapacitor.process is not None
+    done = sp.run(["pgrep", "-P", str(kapacitor.process.pid), "-f", "--", f"udfs run {name}"],
+                  capture_output=True, text=True)
+    return [int(p) for p in done.stdout.split()]
+
+
+def _written(kapacitor: KapacitorServer, task_id: str) -> int:
+    stats = kapacitor.task(task_id)["stats"]["node-stats"]
+    return int(next(v for k, v in stats.items() if k.startswith("influxdb_out"))["points_written"])
+
+
+def _wait_recovered(kapacitor: KapacitorServer, task_id: str, limit: float, ready: Any = lambda: True) -> float:
+    """Seconds until ``ready()`` and the task executes again and writes new points."""
+    started = time.monotonic()
+    base = None
+    while time.monotonic() - started < limit:
+        task = kapacitor.task(task_id)
+        if task["executing"] and not task["error"] and ready():
+            if base is None:
+                base = _written(kapacitor, task_id)
+            elif _written(kapacitor, task_id) > base + 2:
+                return time.monotonic() - started
+        else:
+            base = None
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} not back in {limit:.0f} s: {kapacitor.task(task_id)['error']!r}\n"
+                         f"{kapacitor.log()[-3000:]}")
+
+
+def _seqs_written(influx: Any, db: str) -> set[int]:
+    return {int(p["seq"]) for p in read_output(influx, db) if p.get("seq") is not None}
+
+
+def _assert_nothing_lost_after(feeder: Feeder, recovered_at: float, influx: Any, db: str) -> None:
+    wanted = {seq for at, seq in feeder.sent if at > recovered_at + 0.5}
+    assert len(wanted) >= 10, "too few points after the recovery to judge"
+    deadline = time.monotonic() + 20
+    while not wanted <= _seqs_written(influx, db) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    lost = sorted(wanted - _seqs_written(influx, db))
+    assert not lost, f"{len(lost)} of {len(wanted)} points written after the recovery were lost: {lost[:10]}"
+
+
+def test_watchdog_brings_a_task_back_after_kill_9_of_its_process_udf(kapacitor_bin: Path, influxdb_server: Any,
+                                                                      influxdb_database: str, tmp_path: Path) -> None:
+    import signal
+    import subprocess as sp
+    import sys
+
+    stack = start_stack("process", kapacitor_bin, tmp_path, influxdb_server.url, names=["mad"])
+    kapacitor, db = stack.kapacitor, influxdb_database
+    watchdog = sp.Popen([sys.executable, "-m", "udfs", "watchdog", "--kapacitor-url", kapacitor.url,
+                         "--interval", "1s"], stderr=open(tmp_path / "watchdog.log", "wb"))
+    feeder = None
+    try:
+        script = retarget_dbrp((ROOT / "tickscripts" / "mad.tick").read_text(), db, "autogen")
+        kapacitor.define("victim", script, dbrps=[], vars=_vars(db, window=20))
+        feeder = Feeder(kapacitor, db)
+        wait_for_output(kapacitor, "victim", "mad", 20, stable=0.0)
+        [pid] = _udf_pids(kapacitor, "mad")
+        __import__("os").kill(pid, signal.SIGKILL)
+        took = _wait_recovered(kapacitor, "victim", limit=15.0,
+                               ready=lambda: [pid] != _udf_pids(kapacitor, "mad") != [])
+        recovered_at = time.monotonic()
+        time.sleep(3)
+        feeder.stop()
+        _assert_nothing_lost_after(feeder, recovered_at, influxdb_server, db)
+        assert took < 15.0
+    finally:
+        if feeder:
+            feeder.stop()
+        watchdog.terminate()
+        watchdog.wait(timeout=10)
+        stop_stack(stack)
+    log = (tmp_path / "watchdog.log").read_text()
+    assert "victim" in log, log
+
+
+def test_serve_with_kapacitor_url_brings_tasks_back_after_a_restart(kapacitor_bin: Path, influxdb_server: Any,
+                                                                    influxdb_database: str, tmp_path: Path) -> None:
+    stack = start_stack("socket", kapacitor_bin, tmp_path, influxdb_server.url, names=["mad"])
+    kapacitor, db = stack.kapacitor, influxdb_database
+    assert stack.serve is not None
+    feeder = None
+    try:
+        # The server that comes back is the one systemd restarts: with the watchdog in it.
+        stack.serve.extra = ("--kapacitor-url", kapacitor.url, "--watchdog-interval", "1s")
+        script = retarget_dbrp((ROOT / "tickscripts" / "mad.tick").read_text(), db, "autogen")
+        kapacitor.define("victim", script, dbrps=[], vars=_vars(db, window=20))
+        feeder = Feeder(kapacitor, db)
+        wait_for_output(kapacitor, "victim", "mad", 20, stable=0.0)
+        stack.serve.stop()
+        stack.serve.start()
+        took = _wait_recovered(kapacitor, "victim", limit=15.0)
+        recovered_at = time.monotonic()
+        time.sleep(3)
+        feeder.stop()
+        _assert_nothing_lost_after(feeder, recovered_at, influxdb_server, db)
+        assert took < 15.0
+    finally:
+        if feeder:
+            feeder.stop()
+        stop_stack(stack)
