@@ -22,6 +22,7 @@ END = "# END udfs conf"
 #: Where the docker setup puts things; kept in step with docker/ by the tests.
 SOCKET_DIR = Path("/var/run/udfs")
 PROCESS_PYTHON = "/opt/udfs/bin/python"
+MODEL_PATH = Path("/var/lib/udfs/models")
 TIMEOUT = "10s"
 
 
@@ -29,7 +30,8 @@ def expected_sections() -> dict[Path, str]:
     names = tuple(sorted(FUNCTIONS))
     return {
         ROOT / "kapacitor" / "kapacitor.conf": render_conf("socket", names, SOCKET_DIR, TIMEOUT, PROCESS_PYTHON),
-        ROOT / "kapacitor" / "udf-process.conf": render_conf("process", names, SOCKET_DIR, TIMEOUT, PROCESS_PYTHON),
+        ROOT / "kapacitor" / "udf-process.conf": render_conf("process", names, SOCKET_DIR, TIMEOUT, PROCESS_PYTHON,
+                                                                 model_path=MODEL_PATH),
     }
 
 

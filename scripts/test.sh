@@ -17,12 +17,14 @@ command -v influxd >/dev/null 2>&1 || apt_install influxdb
 # The page test drives a real headless Chromium through Selenium (Debian's chromium + driver).
 command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || apt_install chromium chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+# The real-Kapacitor tests unpack ../shared/kapacitor (xz-compressed) into a temp dir.
+command -v xz >/dev/null 2>&1 || apt_install xz-utils
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 
-# A missing influxd must fail the run, never skip the integration tests.
-export UDFS_REQUIRE_INFLUXDB=1
+# A missing influxd or Kapacitor must fail the run, never skip the integration tests.
+export UDFS_REQUIRE_INFLUXDB=1 UDFS_REQUIRE_KAPACITOR=1
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -126,7 +126,7 @@ def find_binaries(unpack_into: Path) -> Path | None:
 def udf_section(mode: str, names: Iterable[str], socket_dir: Path, timeout: str = "10s") -> str:
     from udfs.cli import render_conf
 
-    return render_conf(mode, tuple(names), socket_dir, timeout, sys.executable)
+    return render_conf(mode, tuple(names), socket_dir, timeout, sys.executable, model_path=REPO / "models")
 
 
 class KapacitorError(RuntimeError):

@@ -249,22 +249,29 @@ def _function_names() -> list[str]:
 @click.option("--timeout", default="10s", show_default=True, help="Keepalive timeout Kapacitor enforces.")
 @click.option("--python", "python", default=None, metavar="PATH",
               help="Interpreter Kapacitor starts in process mode (default: this one, absolute path).")
-def conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str, python: str | None) -> None:
+@click.option("--model-path", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Model directory of the model-based UDFs (process mode: set as MODEL_PATH in their env "
+                   "section; default: $MODEL_PATH, else ./models, made absolute).")
+def conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str, python: str | None,
+         model_path: Path | None) -> None:
     """Print the [udf.functions.*] sections of kapacitor.conf for this installation.
 
     Process mode points Kapacitor at this Python interpreter (absolute path), so the
-    UDFs run from the environment they are installed in.
+    UDFs run from the environment they are installed in, and gives the model-based
+    UDFs MODEL_PATH (Kapacitor starts them in its own working directory, where a
+    relative ./models would not be found). In socket mode MODEL_PATH is `udfs serve`'s.
     """
     from udfs.functions import FUNCTIONS
+    from udfs.models.store import model_dir
 
     click.echo(render_conf(mode, names or tuple(sorted(FUNCTIONS)), socket_dir.absolute(), timeout,
-                           python or sys.executable))
+                           python or sys.executable, model_path=(model_path or model_dir()).absolute()))
 
 
-def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str, python: str) -> str:
+def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: str, python: str,
+                *, model_path: Path | None = None) -> str:
     """The [udf] section of kapacitor.conf for ``names``."""
-    for name in names:
-        _load(name)
+    classes = {name: _load(name) for name in names}
     lines = ["[udf]", "[udf.functions]"]
     for name in names:
         lines.append(f"  [udf.functions.{name}]")
@@ -274,6 +281,9 @@ def render_conf(mode: str, names: tuple[str, ...], socket_dir: Path, timeout: st
         else:
             lines.append(f'    socket = "{socket_dir / (name + ".sock")}"')
         lines.append(f'    timeout = "{timeout}"')
+        if mode == "process" and model_path is not None and any(spec.name == "model" for spec in classes[name].options):
+            lines.append(f"    [udf.functions.{name}.env]")
+            lines.append(f'      MODEL_PATH = "{model_path}"')
     return "\n".join(lines)
 
 
