@@ -73,6 +73,7 @@ def test_disabling_a_busy_task_returns_at_once_20_times(mode: str, kapacitor_bin
             slowest = max(slowest, time.monotonic() - started)
             assert kapacitor.alive(), f"kapacitord died in round {round_}:\n{stack.log()[-3000:]}"
             assert kapacitor.ping()
+        print(f"\n{mode}: 20 disables of a busy task, slowest {slowest:.2f} s, {busy_rounds} with work queued")
         assert slowest < 2.0, f"the slowest disable took {slowest:.2f} s"
         assert busy_rounds >= 15, f"only {busy_rounds} of 20 disables hit a busy UDF: the test is not testing"
         assert "panic" not in kapacitor.log()
