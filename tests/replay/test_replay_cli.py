@@ -94,3 +94,20 @@ def test_output_written_to_influxdb(series: Path, influxdb_server: Any, influxdb
     rows = list(influxdb_server.client(influxdb_database).query('SELECT "average" FROM "avg"').get_points())
     assert len(rows) == 37
     assert rows[0]["average"] == pytest.approx((0 + 1 + 2 + 3) / 4)
+
+
+SAMPLE_UDFS = Path(__file__).resolve().parent.parent / "protocol" / "sample_udfs.py"
+
+
+def test_commas_in_option_values_reach_the_udf_as_one_option(series: Path, tmp_path: Path) -> None:
+    sent = tmp_path / "sent.bin"
+    done = udfs("replay", "recorded", "--prog", f"{sys.executable} {SAMPLE_UDFS} recsock", "-i", str(series),
+                "-o", "field=mad,sigma", "-o", r"pair=a\,b, 1.5", "-o", "flag", "--record-requests", str(sent),
+                "--output", str(tmp_path / "out.lp"), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    from udfs.protocol import split_frames
+    from udfs.protocol import udf_pb2 as pb
+
+    init = next(r.init for r in map(pb.Request.FromString, split_frames(sent.read_bytes())) if r.HasField("init"))
+    got = [(o.name, [getattr(v, v.WhichOneof("value")) for v in o.values]) for o in init.options]
+    assert got == [("field", ["mad,sigma"]), ("pair", ["a,b", 1.5]), ("flag", [])]

@@ -27,8 +27,10 @@ __all__ = ["replay"]
 @click.option("--tag-column", "tag_columns", multiple=True, metavar="COLUMN",
               help="CSV column to read as a tag instead of a field (repeatable).")
 @click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
-              help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, pair=x,1.5, "
-                   "flag. Repeat for several options or repeated calls.")
+              help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, flag. The text after = "
+                   "is one argument, commas and all (algorithms=mad,sigma is .algorithms('mad,sigma')), unless "
+                   "the option takes several: pair=x,1.5 is .pair('x', 1.5), and \\, is a comma that does not "
+                   "cut (pair=a\\,b,1.5). Repeat for several options or repeated calls.")
 @click.option("--group-by", "group_by", multiple=True, metavar="TAG",
               help="Group by this tag, as |from().groupBy('TAG') (repeatable).")
 @click.option("--batch-period", default=None, metavar="DURATION",
