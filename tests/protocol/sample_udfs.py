@@ -18,7 +18,8 @@ from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.protocol import EdgeType, udf_pb2
 
 __all__ = [
-    "ExplodingMirror", "PrintingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror", "SlowMirror",
+    "ExplodingMirror", "PrintingMirror", "QuittingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror",
+    "SlowMirror",
 ]
 
 
@@ -96,12 +97,26 @@ class PrintingMirror(Mirror):
 
 
 class SlowMirror(Mirror):
-    """A mirror taking 20 ms per point, and 60 s for a point tagged ``stuck`` (a long model fit)."""
+    """A mirror taking 20 ms per point, 60 s for a point tagged ``stuck`` (a long model fit)
+    and ``S`` seconds for one tagged ``sleep=S``."""
 
     name = "slow_mirror"
 
     def point(self, point: udf_pb2.Point) -> None:
-        time.sleep(60.0 if "stuck" in point.tags else 0.02)
+        time.sleep(60.0 if "stuck" in point.tags else float(point.tags.get("sleep", 0.02)))
+        super().point(point)
+
+
+class QuittingMirror(Mirror):
+    """A mirror that ends its process, status 0, at a point tagged ``quit`` (a UDF bug)."""
+
+    name = "quitting_mirror"
+
+    def point(self, point: udf_pb2.Point) -> None:
+        if "quit" in point.tags:
+            self.outbox.flush()
+            time.sleep(0.5)  # the rest of the input is in the pipe by then
+            os._exit(0)
         super().point(point)
 
 
@@ -110,6 +125,9 @@ if __name__ == "__main__":
 
     udfs = {
         cls.name: cls
-        for cls in (RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror)
+        for cls in (
+            RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror,
+            QuittingMirror,
+        )
     }
     sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1], exit_when_stuck=True))

@@ -6,10 +6,11 @@ command, including the latency-sensitive ``udfs run``).
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -47,6 +48,10 @@ __all__ = ["replay"]
                    "as kapacitor.conf prog + args).")
 @click.option("--timeout", default="10s", show_default=True,
               help="Keepalive timeout, as kapacitor.conf's timeout; keepalives every timeout/2.")
+@click.option("--finish-timeout", default=None, metavar="DURATION",
+              help="After the end of input, wait at most this long for the UDF to answer everything it was "
+                   "sent (default: no limit while it answers keepalives); then stop with an error naming "
+                   "the points lost.")
 @click.option("--snapshot-interval", default="60s", show_default=True,
               help="Ask for a snapshot this often, as Kapacitor's [task] snapshot-interval; 0 disables.")
 @click.option("--restore", "restore_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -71,7 +76,8 @@ __all__ = ["replay"]
               help="Also write the same as a self-contained interactive HTML page.")
 def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
            options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool,
-           database: str, retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
+           database: str, retention_policy: str, prog: str | None, timeout: str, finish_timeout: str | None,
+           snapshot_interval: str,
            restore_path: Path | None, snapshot_out: Path | None, task_id: str, node_id: str | None,
            output: str, out_measurement: str | None, influx_url: str | None, influx_db: str,
            record_requests: Path | None, progress: bool | None, plot_path: Path | None = None,
@@ -99,6 +105,9 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
     if timeout_s <= 0:
         raise click.BadParameter("must be positive", param_hint="--timeout")
     interval_s = duration(snapshot_interval, "--snapshot-interval") / 1e9
+    finish_s = duration(finish_timeout, "--finish-timeout") / 1e9 if finish_timeout else None
+    if finish_s is not None and finish_s <= 0:
+        raise click.BadParameter("must be positive", param_hint="--finish-timeout")
     period_ns = duration(batch_period, "--batch-period") if batch_period else None
 
     from udfs.functions import FUNCTIONS
@@ -125,16 +134,19 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
         database=database, retention_policy=retention_policy, argv=shlex.split(prog) if prog else None,
         timeout=timeout_s, snapshot_interval=interval_s or None, task_id=task_id, node_id=node_id,
         restore=restore_path.read_bytes() if restore_path else None, final_snapshot=snapshot_out is not None,
-        record=record_file,
+        record=record_file, finish_timeout=finish_s,
     )
     try:
-        result, collector = replay_records(config, records, sink.add, out_measurement=out_measurement)
-    except ReplayError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        sink.close()
-        if record_file is not None:
-            record_file.close()
+        try:
+            result, collector = replay_records(config, records, sink.add, out_measurement=out_measurement)
+        except ReplayError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            if record_file is not None:
+                record_file.close()
+            sink.close()
+    except BrokenPipeError:
+        _output_closed()
     if snapshot_out is not None and result.snapshots:
         snapshot_out.write_bytes(result.snapshots[-1])
     click.echo(
@@ -149,6 +161,19 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
         analysis = replay_analysis(name, options, recorder.kept, sink.kept, group_by=group_by)
         for path in write_plots(analysis, plot_path, html_path):
             click.echo(f"replay: plot written to {path}", err=True)
+
+
+def _output_closed() -> NoReturn:
+    """The reader of the output went away (``udfs replay ... | head``): end quietly.
+
+    The UDF process is already killed and reaped by then. Like a unix filter killed by
+    SIGPIPE, no message and status 141 (128 + SIGPIPE); the output left unflushed
+    goes to /dev/null so that the interpreter's exit does not complain about it.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(128 + 13)
 
 
 class _InputError(click.ClickException):
