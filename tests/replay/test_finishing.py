@@ -117,3 +117,25 @@ def test_a_closed_output_pipe_ends_the_replay_quietly_and_stops_the_udf(tmp_path
     assert "Traceback" not in stderr and "Error" not in stderr and "Broken pipe" not in stderr, stderr
     assert len(stderr.splitlines()) <= 1, stderr
     assert_no_udf_left(pids)
+
+
+def test_periodic_snapshots_pending_at_the_end_of_input_are_not_taken_for_the_barrier(tmp_path: Path) -> None:
+    # Snapshot requests went out every 0.5 s while the UDF was behind; their answers come
+    # after the end of input, but only the answer to the last request proves all is answered.
+    lines = [f"m,sleep=0.003 value={i}.0 {T0 + i * 10**9}\n" for i in range(1000)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "udfs", "replay", "sample", "--no-progress", "--prog",
+         prog("slow_mirror", tmp_path / "pids"), "-i", "-", "--timeout", "1s", "--snapshot-interval", "500ms",
+         "--output", str(tmp_path / "out.lp")],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write("".join(lines[:500]))
+    proc.stdin.flush()
+    time.sleep(1.2)
+    proc.stdin.write("".join(lines[500:]))
+    proc.stdin.close()
+    assert proc.wait(60) == 0, proc.stderr.read()
+    stderr = proc.stderr.read()
+    assert len((tmp_path / "out.lp").read_text().splitlines()) == 1000, stderr
+    assert "1000 points sent, 1000 points returned" in stderr
