@@ -16,6 +16,14 @@ CSV rules, chosen so that what is read can be written to InfluxDB as it is:
   error; in a string column every cell is kept as text.
 - Cells are stripped of surrounding blanks. An empty cell leaves its field or tag out
   (so does ``NaN``, which InfluxDB cannot store); a row with no field left is skipped.
+- InfluxDB 1.x's own export (``influx -format csv -execute 'SELECT ...'``) is known
+  by its header, ``name,time,...`` or, for a ``GROUP BY``, ``name,tags,time,...``:
+  ``name`` is each row's measurement, ``tags`` holds the group's ``k=v,k=v``, ``time``
+  is an epoch (ns by default, or the unit of ``-precision``) or RFC3339 with
+  ``-precision rfc3339``, and the header repeated before each series starts a new
+  layout. Tags selected as columns (``SELECT *``) look like string fields there:
+  ``tag_columns`` names them.
+- ``precision`` fixes the epoch unit instead of the guess (needed for ``m`` and ``h``).
 """
 
 from __future__ import annotations
@@ -23,15 +31,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import itertools
 import math
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from udfs.io.lineprotocol import LineProtocolError, parse_lines
+from udfs.io.lineprotocol import PRECISIONS, LineProtocolError, parse_lines
 from udfs.io.records import FieldValue, Record
 
 __all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
@@ -102,16 +112,50 @@ def _field(cell: str, kind: str | None) -> tuple[FieldValue | None, str]:
     return (None if math.isnan(value) else value), kind
 
 
-def _columns(
-    header: list[str], time_column: str, tag_columns: Sequence[str], value_columns: Sequence[str] | None
-) -> tuple[int, dict[str, int], dict[str, int]]:
+@dataclass(frozen=True)
+class _Layout:
+    """Where things are in a row, from a header row."""
+
+    width: int
+    time_at: int
+    tags_at: dict[str, int]
+    values_at: dict[str, int]
+    #: InfluxDB's export only: the measurement of each row, and a GROUP BY's ``k=v,k=v`` tags.
+    name_at: int | None = None
+    tagset_at: int | None = None
+
+
+def _names(header: list[str]) -> list[str]:
     names = [name.strip() for name in header]
     names[:1] = [name.removeprefix("\ufeff").strip() for name in names[:1]]  # a BOM read as text
+    return names
+
+
+def is_influx_export(header: Sequence[str]) -> bool:
+    """Whether a header row is one ``influx -format csv`` writes: ``name,time,...`` or ``name,tags,time,...``.
+
+    >>> is_influx_export(["name", "tags", "time", "mean"]), is_influx_export(["timestamp", "value"])
+    (True, False)
+    """
+    names = _names(list(header[:3]))
+    return names[:2] == ["name", "time"] or names[:3] == ["name", "tags", "time"]
+
+
+def _layout(
+    header: list[str], time_column: str, tag_columns: Sequence[str], value_columns: Sequence[str] | None
+) -> _Layout:
+    names = _names(header)
+    special: dict[str, int] = {}
+    if is_influx_export(names):
+        special = {n: i for i, n in enumerate(names[:2]) if n in ("name", "tags")}
+        time_column = "time"
     duplicates = sorted({name for name in names if name and names.count(name) > 1})
     if duplicates:
         raise ValueError(f"duplicate column names {duplicates}")
     if value_columns is None:  # unnamed columns (a pandas index) are left out
-        value_columns = [n for n in names if n and n != time_column and n not in tag_columns]
+        value_columns = [
+            n for n in names[len(special):] if n and n != time_column and n not in tag_columns
+        ]
     missing = [n for n in (time_column, *tag_columns, *value_columns) if n not in names]
     if missing:
         raise ValueError(f"no column named {missing} in the header {names}")
@@ -122,23 +166,29 @@ def _columns(
         raise ValueError(f"columns {twice} are used twice (time, tag or value)")
     if not value_columns:
         raise ValueError(f"no value columns besides the time and the tags in {names}")
-    return (
-        names.index(time_column),
-        {name: names.index(name) for name in tag_columns},
-        {name: names.index(name) for name in value_columns},
+    return _Layout(
+        width=len(names),
+        time_at=names.index(time_column),
+        tags_at={name: names.index(name) for name in tag_columns},
+        values_at={name: names.index(name) for name in value_columns},
+        name_at=special.get("name"),
+        tagset_at=special.get("tags"),
     )
 
 
 def read_csv(
-    path_or_file: str | os.PathLike[str] | IO[str],
+    path_or_file: str | os.PathLike[str] | Iterable[str],
     *,
     measurement: str,
     value_columns: Sequence[str] | None = None,
     tag_columns: Sequence[str] = (),
     time_column: str = "timestamp",
+    precision: str | None = None,
 ) -> Iterator[Record]:
     """Read a CSV file, lazily, as records of ``measurement`` (rules in the module doc).
 
+    ``precision`` is the unit of integer epoch times (``"s"``, ``"ms"``, ... as in
+    line protocol); by default it is guessed from the first one's size.
     Raises :class:`CsvInputError` with the line number for a missing header or column,
     a row of the wrong length, a bad time or a cell that does not fit its column.
 
@@ -148,15 +198,41 @@ def read_csv(
     >>> text = "timestamp,value,host\\n2014-07-01 00:00:00,10844,a\\n2014-07-01T00:30:00Z,,a\\n"
     >>> list(read_csv(io.StringIO(text), measurement="taxi", tag_columns=["host"]))
     [Record(time=1404172800000000000, measurement='taxi', tags={'host': 'a'}, fields={'value': 10844.0})]
+
+    What ``influx -format csv -execute 'SELECT usage FROM cpu GROUP BY host'`` writes:
+
+    >>> text = "name,tags,time,usage\\ncpu,host=a,1404172800000000000,0.5\\n"
+    >>> list(read_csv(io.StringIO(text), measurement="ignored"))
+    [Record(time=1404172800000000000, measurement='cpu', tags={'host': 'a'}, fields={'usage': 0.5})]
     """
+    factor = 0 if precision is None else _precision_factor(precision)
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, encoding="utf-8-sig", newline="") as file:
             yield from _read_csv(
-                file, str(path_or_file), measurement, value_columns, tag_columns, time_column
+                file, str(path_or_file), measurement, value_columns, tag_columns, time_column, factor
             )
     else:
         source = str(getattr(path_or_file, "name", ""))
-        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column)
+        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column, factor)
+
+
+def _precision_factor(precision: str) -> int:
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}") from None
+
+
+def _tagset(cell: str) -> dict[str, str]:
+    """``host=a,region=x`` (InfluxDB's export of a GROUP BY) -> tags."""
+    tags = {}
+    for pair in filter(None, cell.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"bad tags cell {cell!r}: expected key=value,key=value")
+        if value:
+            tags[key] = value
+    return tags
 
 
 def _read_csv(
@@ -166,24 +242,30 @@ def _read_csv(
     value_columns: Sequence[str] | None,
     tag_columns: Sequence[str],
     time_column: str,
+    factor: int,
 ) -> Iterator[Record]:
     reader = csv.reader(file)
     header = next(reader, None)
     try:
         if header is None:
             raise ValueError("the file is empty; a header row naming the columns is required")
-        time_at, tags_at, values_at = _columns(header, time_column, tag_columns, value_columns)
+        layout = _layout(header, time_column, tag_columns, value_columns)
     except ValueError as exc:
         raise CsvInputError(reader.line_num or 1, str(exc), source) from None
-    kinds: dict[str, str | None] = dict.fromkeys(values_at)
-    factor = 0  # ns per epoch unit, fixed by the first integer time
+    kinds: dict[str, str | None] = dict.fromkeys(layout.values_at)
+    # factor: ns per epoch unit, from ``precision`` or else fixed by the first integer time
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
         try:
-            if len(row) != len(header):
-                raise ValueError(f"expected {len(header)} cells as in the header, found {len(row)}")
-            stamp = row[time_at].strip()
+            if layout.name_at is not None and is_influx_export(row):
+                # influx writes a header before each series (each group, each measurement)
+                layout = _layout(row, time_column, tag_columns, value_columns)
+                kinds = {name: kinds.get(name) for name in layout.values_at}
+                continue
+            if len(row) != layout.width:
+                raise ValueError(f"expected {layout.width} cells as in the header, found {len(row)}")
+            stamp = row[layout.time_at].strip()
             if _EPOCH.fullmatch(stamp):
                 epoch = int(stamp) if len(stamp) <= 20 else 2**64  # int() is slow on huge text
                 factor = factor or _epoch_factor(epoch)
@@ -192,16 +274,18 @@ def _read_csv(
             else:
                 ns = _datetime_ns(stamp)
             fields: dict[str, FieldValue] = {}
-            for name, at in values_at.items():
+            for name, at in layout.values_at.items():
                 if cell := row[at].strip():
                     value, kinds[name] = _field(cell, kinds[name])
                     if value is not None:
                         fields[name] = value
+            tags = _tagset(row[layout.tagset_at].strip()) if layout.tagset_at is not None else {}
         except ValueError as exc:
             raise CsvInputError(reader.line_num, str(exc), source) from None
         if fields:
-            tags = {name: cell for name, at in tags_at.items() if (cell := row[at].strip())}
-            yield Record(ns, measurement, tags, fields)
+            tags.update((name, cell) for name, at in layout.tags_at.items() if (cell := row[at].strip()))
+            name = row[layout.name_at].strip() if layout.name_at is not None else ""
+            yield Record(ns, name or measurement, tags, fields)
 
 
 def _utf8_lines(binary: IO[bytes]) -> Iterator[str]:
@@ -222,17 +306,19 @@ def read_records(
     value_columns: Sequence[str] | None = None,
     tag_columns: Sequence[str] = (),
     time_column: str = "timestamp",
-    precision: str = "ns",
+    precision: str | None = None,
     on_error: Callable[[LineProtocolError], None] | None = None,
 ) -> Iterator[Record]:
     """Records from a file, by format: ``fmt="auto"`` goes by the suffix (see ``FORMATS``).
 
-    ``"-"`` reads standard input, as line protocol unless ``fmt="csv"``. For CSV,
-    ``measurement`` defaults to the file's stem and the column options go to
-    :func:`read_csv`. For line protocol, a ``measurement`` replaces every record's,
-    ``precision`` and ``on_error`` go to :func:`~udfs.io.lineprotocol.parse_lines`,
-    and column options are refused. Unknown formats and missing files are refused
-    at the call, before any reading.
+    ``"-"`` reads standard input, as line protocol unless ``fmt="csv"``. A given
+    ``measurement`` replaces every record's. For CSV, the measurement is otherwise
+    the file's stem (InfluxDB's export: its ``name`` column; from standard input only
+    that export needs none), the column options and ``precision`` (default: guessed)
+    go to :func:`read_csv`. For line protocol, ``precision`` (default ``"ns"``) and
+    ``on_error`` go to :func:`~udfs.io.lineprotocol.parse_lines`, and column options
+    are refused. Unknown formats and missing files are refused at the call, before
+    any reading.
 
     Examples
     --------
@@ -257,23 +343,35 @@ def read_records(
     if fmt == "lp":
         if value_columns is not None or tag_columns or time_column != "timestamp":
             raise ValueError("value_columns, tag_columns and time_column apply to CSV input only")
-        return _read_line_protocol(name, measurement, precision, on_error)
-    if measurement is None and name == "-":
-        raise ValueError("CSV from standard input needs a measurement name")
-    return read_csv(
-        sys.stdin if name == "-" else name,
+        return _read_line_protocol(name, measurement, precision or "ns", on_error)
+    if precision is not None:
+        _precision_factor(precision)  # refused at the call, like a bad format
+    source: str | Iterable[str] = name
+    if name == "-":
+        first = sys.stdin.readline()
+        if measurement is None and not is_influx_export(next(csv.reader([first]), [])):
+            raise ValueError("CSV from standard input needs a measurement name (InfluxDB's export has its own)")
+        source = itertools.chain([first], sys.stdin)
+    records = read_csv(
+        source,
         measurement=measurement or Path(name).stem,
         value_columns=value_columns,
         tag_columns=tag_columns,
         time_column=time_column,
+        precision=precision,
     )
+    return records if measurement is None else _renamed(records, measurement)
+
+
+def _renamed(records: Iterable[Record], measurement: str) -> Iterator[Record]:
+    for record in records:
+        record.measurement = measurement
+        yield record
 
 
 def _read_line_protocol(
     name: str, measurement: str | None, precision: str, on_error: Callable[[LineProtocolError], None] | None
 ) -> Iterator[Record]:
     with open(name, "rb") if name != "-" else contextlib.nullcontext(sys.stdin.buffer) as binary:
-        for record in parse_lines(_utf8_lines(binary), precision=precision, on_error=on_error):
-            if measurement is not None:
-                record.measurement = measurement
-            yield record
+        records = parse_lines(_utf8_lines(binary), precision=precision, on_error=on_error)
+        yield from records if measurement is None else _renamed(records, measurement)

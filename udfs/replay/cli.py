@@ -14,19 +14,29 @@ from typing import IO, Any, NoReturn
 
 import click
 
-__all__ = ["replay"]
+__all__ = ["TIME_PRECISIONS", "replay"]
+
+#: The keys of :data:`udfs.io.lineprotocol.PRECISIONS` (not imported here: see the module doc).
+TIME_PRECISIONS = ("n", "ns", "u", "us", "ms", "s", "m", "h")
 
 
 @click.command()
 @click.argument("name")
 @click.option("--input", "-i", "input_path", required=True, metavar="FILE",
-              help="CSV (timestamp,value[,...]) or InfluxDB line protocol (.lp/.txt/.line); - for stdin.")
+              help="CSV (timestamp,value[,...], or InfluxDB's own `influx -format csv` export) or InfluxDB "
+                   "line protocol (.lp/.txt/.line); - for stdin.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "lp"]), default="auto", show_default=True,
-              help="Input format; auto decides by file extension.")
+              help="Input format; auto decides by file extension (stdin: lp). InfluxDB's CSV export "
+                   "(header name,[tags,]time,...) is recognised by its header.")
+@click.option("--precision", type=click.Choice(TIME_PRECISIONS), default=None,
+              help="Unit of integer timestamps, as InfluxDB's /write?precision= and influx -precision "
+                   "[default: ns for line protocol; guessed from the size for CSV].")
 @click.option("--measurement", "-m", default=None,
-              help="Measurement name for CSV input (default: the file's stem).")
+              help="Measurement of every input point (default: line protocol's own; for CSV the file's stem, "
+                   "or the name column of InfluxDB's export).")
 @click.option("--tag-column", "tag_columns", multiple=True, metavar="COLUMN",
-              help="CSV column to read as a tag instead of a field (repeatable).")
+              help="CSV column to read as a tag instead of a field (repeatable); InfluxDB's export of "
+                   "SELECT * shows tags as columns: name them here.")
 @click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
               help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, flag. The text after = "
                    "is one argument, commas and all (algorithms=mad,sigma is .algorithms('mad,sigma')), unless "
@@ -74,7 +84,8 @@ __all__ = ["replay"]
               help="Also draw the input series and the UDF's anomalies and scores into this PNG.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the same as a self-contained interactive HTML page.")
-def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
+def replay(name: str, input_path: str, fmt: str, precision: str | None, measurement: str | None,
+           tag_columns: tuple[str, ...],
            options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool,
            database: str, retention_policy: str, prog: str | None, timeout: str, finish_timeout: str | None,
            snapshot_interval: str,
@@ -115,7 +126,7 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
 
     if not prog and name not in FUNCTIONS:
         raise click.BadParameter(f"unknown UDF {name!r}; known: {', '.join(sorted(FUNCTIONS))}", param_hint="NAME")
-    records = _read_input(input_path, fmt, measurement, tag_columns)
+    records = _read_input(input_path, fmt, measurement, tag_columns, precision)
     plotting = plot_path is not None or html_path is not None
     if plotting:
         from udfs.analysis.replay_plot import Recorder
@@ -180,13 +191,15 @@ class _InputError(click.ClickException):
     pass
 
 
-def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...]) -> Any:
+def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
+                precision: str | None) -> Any:
     from udfs.io.csvinput import read_records
 
     def checked() -> Any:
         # Readers are lazy: a bad line surfaces mid-replay, and must read as an input error.
         try:
-            yield from read_records(path, fmt=fmt, measurement=measurement, tag_columns=tag_columns)
+            yield from read_records(path, fmt=fmt, measurement=measurement, tag_columns=tag_columns,
+                                    precision=precision)
         except (OSError, ValueError) as exc:
             raise _InputError(f"cannot read {path}: {exc}") from None
 
