@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO
 
+from udfs.params.durations import format_duration
 from udfs.protocol import FrameDecoder, encode_frame
 from udfs.protocol import udf_pb2 as pb
 from udfs.replay.task import TaskProcess, TaskResult, write_all
@@ -216,7 +217,8 @@ class KapacitorEmulator:
         while barrier is not None and not task.done.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
-                task.fail(f"the UDF had not answered all its input {finish_timeout:g}s after the end of input "
+                waited = format_duration(round((finish_timeout or 0) * 1e9))
+                task.fail(f"the UDF had not answered all its input {waited} after the end of input "
                           "(finish timeout); killed")
                 return
             answer = task.next_answer(min(0.5, left))
