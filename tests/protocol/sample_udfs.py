@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -18,8 +19,8 @@ from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.protocol import EdgeType, udf_pb2
 
 __all__ = [
-    "ExplodingMirror", "PrintingMirror", "QuittingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror",
-    "SlowMirror",
+    "ExplodingMirror", "LingeringMirror", "PrintingMirror", "QuittingMirror", "RecordedOptionsBatchMirror",
+    "RecordedOptionsMirror", "SlowMirror",
 ]
 
 
@@ -120,6 +121,28 @@ class QuittingMirror(Mirror):
         super().point(point)
 
 
+class LingeringMirror(Mirror):
+    """Answers Snapshot at once but emits from a thread of its own, and lingers 60 s at EOF.
+
+    A UDF that answers out of order: its snapshot answer says nothing about its output.
+    """
+
+    name = "lingering_mirror"
+
+    def snapshot(self) -> udf_pb2.SnapshotResponse:
+        def emit() -> None:
+            for i in range(600):
+                self.outbox.point(udf_pb2.Point(time=i, fieldsDouble={"late": float(i)}))
+                self.outbox.flush()
+                time.sleep(0.1)
+
+        threading.Thread(target=emit, daemon=True).start()
+        return super().snapshot()
+
+    def close(self) -> None:
+        time.sleep(60.0)
+
+
 if __name__ == "__main__":
     from udfs.protocol.transport import run_stdio
 
@@ -127,7 +150,7 @@ if __name__ == "__main__":
         cls.name: cls
         for cls in (
             RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror,
-            QuittingMirror,
+            QuittingMirror, LingeringMirror,
         )
     }
     sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1], exit_when_stuck=True))

@@ -139,3 +139,17 @@ def test_periodic_snapshots_pending_at_the_end_of_input_are_not_taken_for_the_ba
     stderr = proc.stderr.read()
     assert len((tmp_path / "out.lp").read_text().splitlines()) == 1000, stderr
     assert "1000 points sent, 1000 points returned" in stderr
+
+
+def test_a_udf_killed_while_still_sending_after_the_barrier_fails_the_replay(tmp_path: Path) -> None:
+    # It answers the end-of-input snapshot request at once and goes on emitting: the
+    # answer proves nothing, so killing it cuts its output and the replay must say so.
+    data = write_input(tmp_path / "in.lp", 5, {})
+    pids = tmp_path / "pids"
+    started = time.monotonic()
+    done = replay("--prog", prog("lingering_mirror", pids), "-i", str(data), "--timeout", "1s")
+    assert time.monotonic() - started < 30
+    assert done.returncode != 0
+    assert "still sending output 1s after its input closed; killed" in done.stderr, done.stderr
+    assert "5 points sent" in done.stderr
+    assert_no_udf_left(pids)

@@ -214,7 +214,8 @@ class KapacitorEmulator:
         barrier = task.request_snapshot(end_of_input=True)
         deadline = time.monotonic() + finish_timeout if finish_timeout is not None else float("inf")
         points_at_barrier: int | None = None
-        while barrier is not None and not task.done.is_set():
+        # Until a failure or the end of the response stream (its marker comes after every answer).
+        while barrier is not None and task.failure is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 waited = format_duration(round((finish_timeout or 0) * 1e9))
