@@ -5,10 +5,11 @@ CSV rules, chosen so that what is read can be written to InfluxDB as it is:
 - The first row names the columns. ``time_column`` holds the time; ``tag_columns``
   become tags; ``value_columns`` (by default every other named column) become fields.
 - A time is ``YYYY-MM-DD[ HH:MM[:SS[.fffffffff]]]`` (UTC), the same with ``T`` and an
-  optional ``Z`` or ``+HH:MM`` offset (ISO 8601), or an integer epoch. The epoch unit
-  comes from the magnitude of the file's first time, ``|t| < 1e11`` seconds, ``< 1e14``
-  milliseconds, ``< 1e17`` microseconds, else nanoseconds (so seconds work up to the
-  year 5138 and milliseconds from 1973 on), and then holds for the whole file.
+  optional ``Z`` or ``+HH:MM`` offset (ISO 8601), or an integer epoch. The epoch unit is
+  ``precision`` if given, else it comes from the magnitude of the file's first time,
+  ``|t| < 1e11`` seconds, ``< 1e14`` milliseconds, ``< 1e17`` microseconds, else
+  nanoseconds (so seconds work up to the year 5138 and milliseconds from 1973 on), and
+  then holds for the whole file (:mod:`udfs.io.csvtime`).
 - A field column takes its type from its first non-empty cell: a number makes it a
   float column (``3`` is read as ``3.0``: InfluxDB refuses a field whose type changes,
   and a column of counts may hold ``2.5`` further down), ``true``/``false`` (any case)
@@ -23,14 +24,12 @@ CSV rules, chosen so that what is read can be written to InfluxDB as it is:
   ``-precision rfc3339``, and the header repeated before each series starts a new
   layout. Tags selected as columns (``SELECT *``) look like string fields there:
   ``tag_columns`` names them.
-- ``precision`` fixes the epoch unit instead of the guess (needed for ``m`` and ``h``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import itertools
 import math
 import os
@@ -41,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from udfs.io.lineprotocol import PRECISIONS, LineProtocolError, parse_lines
+from udfs.io.csvtime import CsvClock
+from udfs.io.lineprotocol import LineProtocolError, parse_lines, precision_factor
 from udfs.io.records import FieldValue, Record
 
 __all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
@@ -50,13 +50,6 @@ __all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
 FORMATS: dict[str, tuple[str, ...]] = {"csv": (".csv",), "lp": (".lp", ".txt", ".line")}
 
 _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.I)
-_EPOCH = re.compile(r"-?[0-9]+")
-_DATETIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
-    r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
-)
-_UNIX_DAY = dt.date(1970, 1, 1).toordinal()
 
 
 class CsvInputError(ValueError):
@@ -65,33 +58,6 @@ class CsvInputError(ValueError):
     def __init__(self, lineno: int, reason: str, source: str = "") -> None:
         self.lineno, self.reason = lineno, reason
         super().__init__(f"{source + ': ' if source else ''}line {lineno}: {reason}")
-
-
-def _epoch_factor(value: int) -> int:
-    """Nanoseconds per unit of an epoch time, guessed from its size (see the module doc)."""
-    size = abs(value)
-    return 1_000_000_000 if size < 10**11 else 1_000_000 if size < 10**14 else 1_000 if size < 10**17 else 1
-
-
-def _datetime_ns(text: str) -> int:
-    if (match := _DATETIME.fullmatch(text)) is None:
-        raise ValueError(f"time {text!r} is neither YYYY-MM-DD HH:MM:SS, ISO 8601 nor an integer epoch")
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    try:
-        moment = dt.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-        )
-    except ValueError as exc:
-        raise ValueError(f"bad time {text!r}: {exc}") from None
-    seconds = (
-        (moment.toordinal() - _UNIX_DAY) * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
-    )
-    if offset and offset.upper() != "Z":
-        hours, minutes = int(offset[1:3]), int(offset[-2:]) if len(offset) > 3 else 0
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"bad UTC offset {offset!r}")
-        seconds -= (1 if offset[0] == "+" else -1) * (hours * 3600 + minutes * 60)
-    return seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
 
 
 def _field(cell: str, kind: str | None) -> tuple[FieldValue | None, str]:
@@ -205,22 +171,15 @@ def read_csv(
     >>> list(read_csv(io.StringIO(text), measurement="ignored"))
     [Record(time=1404172800000000000, measurement='cpu', tags={'host': 'a'}, fields={'usage': 0.5})]
     """
-    factor = 0 if precision is None else _precision_factor(precision)
+    clock = CsvClock(precision)
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, encoding="utf-8-sig", newline="") as file:
             yield from _read_csv(
-                file, str(path_or_file), measurement, value_columns, tag_columns, time_column, factor
+                file, str(path_or_file), measurement, value_columns, tag_columns, time_column, clock
             )
     else:
         source = str(getattr(path_or_file, "name", ""))
-        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column, factor)
-
-
-def _precision_factor(precision: str) -> int:
-    try:
-        return PRECISIONS[precision]
-    except KeyError:
-        raise ValueError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}") from None
+        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column, clock)
 
 
 def _tagset(cell: str) -> dict[str, str]:
@@ -242,7 +201,7 @@ def _read_csv(
     value_columns: Sequence[str] | None,
     tag_columns: Sequence[str],
     time_column: str,
-    factor: int,
+    clock: CsvClock,
 ) -> Iterator[Record]:
     reader = csv.reader(file)
     header = next(reader, None)
@@ -253,7 +212,6 @@ def _read_csv(
     except ValueError as exc:
         raise CsvInputError(reader.line_num or 1, str(exc), source) from None
     kinds: dict[str, str | None] = dict.fromkeys(layout.values_at)
-    # factor: ns per epoch unit, from ``precision`` or else fixed by the first integer time
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
@@ -265,14 +223,7 @@ def _read_csv(
                 continue
             if len(row) != layout.width:
                 raise ValueError(f"expected {layout.width} cells as in the header, found {len(row)}")
-            stamp = row[layout.time_at].strip()
-            if _EPOCH.fullmatch(stamp):
-                epoch = int(stamp) if len(stamp) <= 20 else 2**64  # int() is slow on huge text
-                factor = factor or _epoch_factor(epoch)
-                if abs(ns := epoch * factor) >= 2**63 - 1:
-                    raise ValueError(f"epoch time {stamp} is out of InfluxDB's range (unit: {factor} ns)")
-            else:
-                ns = _datetime_ns(stamp)
+            ns = clock.ns(row[layout.time_at].strip())
             fields: dict[str, FieldValue] = {}
             for name, at in layout.values_at.items():
                 if cell := row[at].strip():
@@ -345,7 +296,7 @@ def read_records(
             raise ValueError("value_columns, tag_columns and time_column apply to CSV input only")
         return _read_line_protocol(name, measurement, precision or "ns", on_error)
     if precision is not None:
-        _precision_factor(precision)  # refused at the call, like a bad format
+        precision_factor(precision)  # refused at the call, like a bad format
     source: str | Iterable[str] = name
     if name == "-":
         first = sys.stdin.readline()
