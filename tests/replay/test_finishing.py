@@ -6,6 +6,7 @@ shell that records their pid, so that the tests can check none is left running.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -63,6 +64,9 @@ def test_a_udf_busy_longer_than_the_timeout_after_the_input_ends_is_waited_for(t
     assert [line.split()[1] for line in done.stdout.splitlines()] == [f"value={i}.0" for i in range(20)]
     assert "20 points sent, 20 points returned" in done.stderr
     assert "killed" not in done.stderr
+    # Keepalives went on every 0.5 s while the UDF worked, and it answered them.
+    keepalives = re.search(r"(\d+) keepalives", done.stderr)
+    assert keepalives is not None and int(keepalives.group(1)) >= 4, done.stderr
 
 
 def test_finish_timeout_stops_the_replay_naming_the_points_lost(tmp_path: Path) -> None:
