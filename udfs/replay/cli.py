@@ -41,7 +41,7 @@ TIME_PRECISIONS = ("n", "ns", "u", "us", "ms", "s", "m", "h")
               help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, flag. The text after = "
                    "is one argument, commas and all (algorithms=mad,sigma is .algorithms('mad,sigma')), unless "
                    "the option takes several: pair=x,1.5 is .pair('x', 1.5), and \\, is a comma that does not "
-                   "cut (pair=a\\,b,1.5). Repeat for several options or repeated calls.")
+                   "cut ('pair=a\\,b,1.5', quoted for the shell). Repeat for several options or repeated calls.")
 @click.option("--group-by", "group_by", multiple=True, metavar="TAG",
               help="Group by this tag, as |from().groupBy('TAG') (repeatable).")
 @click.option("--batch-period", default=None, metavar="DURATION",
