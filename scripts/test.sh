@@ -14,6 +14,8 @@ apt_install() {
 
 # The integration tests start a real InfluxDB 1.x server (Debian's influxdb package).
 command -v influxd >/dev/null 2>&1 || apt_install influxdb
+# Its CLI writes the CSV export that `udfs replay` reads (tests/io/test_influx_export.py).
+command -v influx >/dev/null 2>&1 || apt_install influxdb-client
 # The page test drives a real headless Chromium through Selenium (Debian's chromium + driver).
 command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || apt_install chromium chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv

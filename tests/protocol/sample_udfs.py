@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -18,7 +19,8 @@ from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.protocol import EdgeType, udf_pb2
 
 __all__ = [
-    "ExplodingMirror", "PrintingMirror", "RecordedOptionsBatchMirror", "RecordedOptionsMirror", "SlowMirror",
+    "ExplodingMirror", "LingeringMirror", "PrintingMirror", "QuittingMirror", "RecordedOptionsBatchMirror",
+    "RecordedOptionsMirror", "SlowMirror",
 ]
 
 
@@ -96,13 +98,49 @@ class PrintingMirror(Mirror):
 
 
 class SlowMirror(Mirror):
-    """A mirror taking 20 ms per point, and 60 s for a point tagged ``stuck`` (a long model fit)."""
+    """A mirror taking 20 ms per point, 60 s for a point tagged ``stuck`` (a long model fit)
+    and ``S`` seconds for one tagged ``sleep=S``."""
 
     name = "slow_mirror"
 
     def point(self, point: udf_pb2.Point) -> None:
-        time.sleep(60.0 if "stuck" in point.tags else 0.02)
+        time.sleep(60.0 if "stuck" in point.tags else float(point.tags.get("sleep", 0.02)))
         super().point(point)
+
+
+class QuittingMirror(Mirror):
+    """A mirror that ends its process, status 0, at a point tagged ``quit`` (a UDF bug)."""
+
+    name = "quitting_mirror"
+
+    def point(self, point: udf_pb2.Point) -> None:
+        if "quit" in point.tags:
+            self.outbox.flush()
+            time.sleep(0.5)  # the rest of the input is in the pipe by then
+            os._exit(0)
+        super().point(point)
+
+
+class LingeringMirror(Mirror):
+    """Answers Snapshot at once but emits from a thread of its own, and lingers 60 s at EOF.
+
+    A UDF that answers out of order: its snapshot answer says nothing about its output.
+    """
+
+    name = "lingering_mirror"
+
+    def snapshot(self) -> udf_pb2.SnapshotResponse:
+        def emit() -> None:
+            for i in range(600):
+                self.outbox.point(udf_pb2.Point(time=i, fieldsDouble={"late": float(i)}))
+                self.outbox.flush()
+                time.sleep(0.1)
+
+        threading.Thread(target=emit, daemon=True).start()
+        return super().snapshot()
+
+    def close(self) -> None:
+        time.sleep(60.0)
 
 
 if __name__ == "__main__":
@@ -110,6 +148,9 @@ if __name__ == "__main__":
 
     udfs = {
         cls.name: cls
-        for cls in (RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror)
+        for cls in (
+            RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror,
+            QuittingMirror, LingeringMirror,
+        )
     }
     sys.exit(run_stdio(udfs[sys.argv[1]](), label=sys.argv[1], exit_when_stuck=True))

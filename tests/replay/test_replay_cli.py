@@ -94,3 +94,53 @@ def test_output_written_to_influxdb(series: Path, influxdb_server: Any, influxdb
     rows = list(influxdb_server.client(influxdb_database).query('SELECT "average" FROM "avg"').get_points())
     assert len(rows) == 37
     assert rows[0]["average"] == pytest.approx((0 + 1 + 2 + 3) / 4)
+
+
+SAMPLE_UDFS = Path(__file__).resolve().parent.parent / "protocol" / "sample_udfs.py"
+
+
+def test_commas_in_option_values_reach_the_udf_as_one_option(series: Path, tmp_path: Path) -> None:
+    sent = tmp_path / "sent.bin"
+    done = udfs("replay", "recorded", "--prog", f"{sys.executable} {SAMPLE_UDFS} recsock", "-i", str(series),
+                "-o", "field=mad,sigma", "-o", r"pair=a\,b, 1.5", "-o", "flag", "--record-requests", str(sent),
+                "--output", str(tmp_path / "out.lp"), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    from udfs.protocol import split_frames
+    from udfs.protocol import udf_pb2 as pb
+
+    init = next(r.init for r in map(pb.Request.FromString, split_frames(sent.read_bytes())) if r.HasField("init"))
+    got = [(o.name, [getattr(v, v.WhichOneof("value")) for v in o.values]) for o in init.options]
+    assert got == [("field", ["mad,sigma"]), ("pair", ["a,b", 1.5]), ("flag", [])]
+
+
+@pytest.mark.parametrize(("precision", "factor"), [("s", 10**9), ("ms", 10**6), ("u", 10**3), ("h", 3600 * 10**9)])
+def test_precision_scales_line_protocol_timestamps(tmp_path: Path, precision: str, factor: int) -> None:
+    path = tmp_path / "in.lp"
+    path.write_text("m value=1 472222\nm value=2 472223\n")
+    done = udfs("replay", "mirror", "-i", str(path), "--precision", precision, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert [r.time for r in parse_lines(done.stdout.splitlines())] == [472222 * factor, 472223 * factor]
+
+
+def test_precision_choices_are_the_line_protocol_ones() -> None:
+    from udfs.io.lineprotocol import PRECISIONS
+    from udfs.replay.cli import TIME_PRECISIONS
+
+    assert sorted(TIME_PRECISIONS) == sorted(PRECISIONS)
+    done = udfs("replay", "mirror", "-i", "-", "--precision", "d", stdin="")
+    assert done.returncode == 2 and "--precision" in done.stderr
+
+
+def test_influxdb_csv_export_from_stdin_is_replayed_with_its_measurements_and_groups(tmp_path: Path) -> None:
+    # What `influx -format csv -execute 'SELECT usage FROM cpu GROUP BY host'` prints.
+    export = ('name,tags,time,usage\ncpu,host=a,1700000000000000000,0.5\ncpu,host=a,1700000002000000000,2.5\n'
+              'name,tags,time,usage\ncpu,host=b,1700000001000000000,1.5\n')
+    done = udfs("replay", "mirror", "-i", "-", "--format", "csv", "--group-by", "host", "--no-progress",
+                stdin=export)
+    assert done.returncode == 0, done.stderr
+    got = [(r.measurement, r.tags, r.time, r.fields) for r in parse_lines(done.stdout.splitlines())]
+    assert got == [
+        ("cpu", {"host": "a"}, 1700000000000000000, {"usage": 0.5}),
+        ("cpu", {"host": "a"}, 1700000002000000000, {"usage": 2.5}),
+        ("cpu", {"host": "b"}, 1700000001000000000, {"usage": 1.5}),
+    ]

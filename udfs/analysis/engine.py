@@ -41,7 +41,7 @@ class UdfRun:
 
 def effective_options(spec: DetectorSpec, declared: Iterable[str], *, field_name: str | None) -> tuple[str, ...]:
     """The spec's options plus ``emit=all`` (to see every score) and the analysed ``field``."""
-    given = {split_option(text)[0] for text in spec.options}
+    given = {split_option(text).name for text in spec.options}
     names = set(declared)
     extra = []
     if "emit" in names and "emit" not in given:

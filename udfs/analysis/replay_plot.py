@@ -35,8 +35,8 @@ def replay_analysis(name: str, options: Sequence[str], inputs: Sequence[Record],
                     group_by: Sequence[str] = (), windows: Sequence[tuple[int, int]] = (),
                     title: str = "") -> Analysis:
     """An :class:`Analysis` of one UDF's replay (the ``field`` option says which field was analysed)."""
-    given = dict(split_option(text) for text in options)
-    field = given["field"][0] if given.get("field") else pick_field(inputs, None)
+    given = {call.name: call.value() for call in map(split_option, options)}
+    field = given.get("field") or pick_field(inputs, None)
     series = input_series(inputs, field, group_by)
     rule = ConsensusRule.parse("all", [name])
     return combine(series, [(name, name, tuple(options), outputs)], rule, field_name=field, group_by=group_by,

@@ -5,10 +5,11 @@ CSV rules, chosen so that what is read can be written to InfluxDB as it is:
 - The first row names the columns. ``time_column`` holds the time; ``tag_columns``
   become tags; ``value_columns`` (by default every other named column) become fields.
 - A time is ``YYYY-MM-DD[ HH:MM[:SS[.fffffffff]]]`` (UTC), the same with ``T`` and an
-  optional ``Z`` or ``+HH:MM`` offset (ISO 8601), or an integer epoch. The epoch unit
-  comes from the magnitude of the file's first time, ``|t| < 1e11`` seconds, ``< 1e14``
-  milliseconds, ``< 1e17`` microseconds, else nanoseconds (so seconds work up to the
-  year 5138 and milliseconds from 1973 on), and then holds for the whole file.
+  optional ``Z`` or ``+HH:MM`` offset (ISO 8601), or an integer epoch. The epoch unit is
+  ``precision`` if given, else it comes from the magnitude of the file's first time,
+  ``|t| < 1e11`` seconds, ``< 1e14`` milliseconds, ``< 1e17`` microseconds, else
+  nanoseconds (so seconds work up to the year 5138 and milliseconds from 1973 on), and
+  then holds for the whole file (:mod:`udfs.io.csvtime`).
 - A field column takes its type from its first non-empty cell: a number makes it a
   float column (``3`` is read as ``3.0``: InfluxDB refuses a field whose type changes,
   and a column of counts may hold ``2.5`` further down), ``true``/``false`` (any case)
@@ -16,22 +17,31 @@ CSV rules, chosen so that what is read can be written to InfluxDB as it is:
   error; in a string column every cell is kept as text.
 - Cells are stripped of surrounding blanks. An empty cell leaves its field or tag out
   (so does ``NaN``, which InfluxDB cannot store); a row with no field left is skipped.
+- InfluxDB 1.x's own export (``influx -format csv -execute 'SELECT ...'``) is known
+  by its header, ``name,time,...`` or, for a ``GROUP BY``, ``name,tags,time,...``:
+  ``name`` is each row's measurement, ``tags`` holds the group's ``k=v,k=v``, ``time``
+  is an epoch (ns by default, or the unit of ``-precision``) or RFC3339 with
+  ``-precision rfc3339``, and the header repeated before each series starts a new
+  layout. Tags selected as columns (``SELECT *``) look like string fields there:
+  ``tag_columns`` names them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
+import itertools
 import math
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from udfs.io.lineprotocol import LineProtocolError, parse_lines
+from udfs.io.csvtime import CsvClock
+from udfs.io.lineprotocol import LineProtocolError, parse_lines, precision_factor
 from udfs.io.records import FieldValue, Record
 
 __all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
@@ -40,13 +50,6 @@ __all__ = ["FORMATS", "CsvInputError", "read_csv", "read_records"]
 FORMATS: dict[str, tuple[str, ...]] = {"csv": (".csv",), "lp": (".lp", ".txt", ".line")}
 
 _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.I)
-_EPOCH = re.compile(r"-?[0-9]+")
-_DATETIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
-    r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
-)
-_UNIX_DAY = dt.date(1970, 1, 1).toordinal()
 
 
 class CsvInputError(ValueError):
@@ -55,33 +58,6 @@ class CsvInputError(ValueError):
     def __init__(self, lineno: int, reason: str, source: str = "") -> None:
         self.lineno, self.reason = lineno, reason
         super().__init__(f"{source + ': ' if source else ''}line {lineno}: {reason}")
-
-
-def _epoch_factor(value: int) -> int:
-    """Nanoseconds per unit of an epoch time, guessed from its size (see the module doc)."""
-    size = abs(value)
-    return 1_000_000_000 if size < 10**11 else 1_000_000 if size < 10**14 else 1_000 if size < 10**17 else 1
-
-
-def _datetime_ns(text: str) -> int:
-    if (match := _DATETIME.fullmatch(text)) is None:
-        raise ValueError(f"time {text!r} is neither YYYY-MM-DD HH:MM:SS, ISO 8601 nor an integer epoch")
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    try:
-        moment = dt.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-        )
-    except ValueError as exc:
-        raise ValueError(f"bad time {text!r}: {exc}") from None
-    seconds = (
-        (moment.toordinal() - _UNIX_DAY) * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
-    )
-    if offset and offset.upper() != "Z":
-        hours, minutes = int(offset[1:3]), int(offset[-2:]) if len(offset) > 3 else 0
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"bad UTC offset {offset!r}")
-        seconds -= (1 if offset[0] == "+" else -1) * (hours * 3600 + minutes * 60)
-    return seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
 
 
 def _field(cell: str, kind: str | None) -> tuple[FieldValue | None, str]:
@@ -102,16 +78,50 @@ def _field(cell: str, kind: str | None) -> tuple[FieldValue | None, str]:
     return (None if math.isnan(value) else value), kind
 
 
-def _columns(
-    header: list[str], time_column: str, tag_columns: Sequence[str], value_columns: Sequence[str] | None
-) -> tuple[int, dict[str, int], dict[str, int]]:
+@dataclass(frozen=True)
+class _Layout:
+    """Where things are in a row, from a header row."""
+
+    width: int
+    time_at: int
+    tags_at: dict[str, int]
+    values_at: dict[str, int]
+    #: InfluxDB's export only: the measurement of each row, and a GROUP BY's ``k=v,k=v`` tags.
+    name_at: int | None = None
+    tagset_at: int | None = None
+
+
+def _names(header: list[str]) -> list[str]:
     names = [name.strip() for name in header]
     names[:1] = [name.removeprefix("\ufeff").strip() for name in names[:1]]  # a BOM read as text
+    return names
+
+
+def is_influx_export(header: Sequence[str]) -> bool:
+    """Whether a header row is one ``influx -format csv`` writes: ``name,time,...`` or ``name,tags,time,...``.
+
+    >>> is_influx_export(["name", "tags", "time", "mean"]), is_influx_export(["timestamp", "value"])
+    (True, False)
+    """
+    names = _names(list(header[:3]))
+    return names[:2] == ["name", "time"] or names[:3] == ["name", "tags", "time"]
+
+
+def _layout(
+    header: list[str], time_column: str, tag_columns: Sequence[str], value_columns: Sequence[str] | None
+) -> _Layout:
+    names = _names(header)
+    special: dict[str, int] = {}
+    if is_influx_export(names):
+        special = {n: i for i, n in enumerate(names[:2]) if n in ("name", "tags")}
+        time_column = "time"
     duplicates = sorted({name for name in names if name and names.count(name) > 1})
     if duplicates:
         raise ValueError(f"duplicate column names {duplicates}")
     if value_columns is None:  # unnamed columns (a pandas index) are left out
-        value_columns = [n for n in names if n and n != time_column and n not in tag_columns]
+        value_columns = [
+            n for n in names[len(special):] if n and n != time_column and n not in tag_columns
+        ]
     missing = [n for n in (time_column, *tag_columns, *value_columns) if n not in names]
     if missing:
         raise ValueError(f"no column named {missing} in the header {names}")
@@ -122,23 +132,29 @@ def _columns(
         raise ValueError(f"columns {twice} are used twice (time, tag or value)")
     if not value_columns:
         raise ValueError(f"no value columns besides the time and the tags in {names}")
-    return (
-        names.index(time_column),
-        {name: names.index(name) for name in tag_columns},
-        {name: names.index(name) for name in value_columns},
+    return _Layout(
+        width=len(names),
+        time_at=names.index(time_column),
+        tags_at={name: names.index(name) for name in tag_columns},
+        values_at={name: names.index(name) for name in value_columns},
+        name_at=special.get("name"),
+        tagset_at=special.get("tags"),
     )
 
 
 def read_csv(
-    path_or_file: str | os.PathLike[str] | IO[str],
+    path_or_file: str | os.PathLike[str] | Iterable[str],
     *,
     measurement: str,
     value_columns: Sequence[str] | None = None,
     tag_columns: Sequence[str] = (),
     time_column: str = "timestamp",
+    precision: str | None = None,
 ) -> Iterator[Record]:
     """Read a CSV file, lazily, as records of ``measurement`` (rules in the module doc).
 
+    ``precision`` is the unit of integer epoch times (``"s"``, ``"ms"``, ... as in
+    line protocol); by default it is guessed from the first one's size.
     Raises :class:`CsvInputError` with the line number for a missing header or column,
     a row of the wrong length, a bad time or a cell that does not fit its column.
 
@@ -148,15 +164,34 @@ def read_csv(
     >>> text = "timestamp,value,host\\n2014-07-01 00:00:00,10844,a\\n2014-07-01T00:30:00Z,,a\\n"
     >>> list(read_csv(io.StringIO(text), measurement="taxi", tag_columns=["host"]))
     [Record(time=1404172800000000000, measurement='taxi', tags={'host': 'a'}, fields={'value': 10844.0})]
+
+    What ``influx -format csv -execute 'SELECT usage FROM cpu GROUP BY host'`` writes:
+
+    >>> text = "name,tags,time,usage\\ncpu,host=a,1404172800000000000,0.5\\n"
+    >>> list(read_csv(io.StringIO(text), measurement="ignored"))
+    [Record(time=1404172800000000000, measurement='cpu', tags={'host': 'a'}, fields={'usage': 0.5})]
     """
+    clock = CsvClock(precision)
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, encoding="utf-8-sig", newline="") as file:
             yield from _read_csv(
-                file, str(path_or_file), measurement, value_columns, tag_columns, time_column
+                file, str(path_or_file), measurement, value_columns, tag_columns, time_column, clock
             )
     else:
         source = str(getattr(path_or_file, "name", ""))
-        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column)
+        yield from _read_csv(path_or_file, source, measurement, value_columns, tag_columns, time_column, clock)
+
+
+def _tagset(cell: str) -> dict[str, str]:
+    """``host=a,region=x`` (InfluxDB's export of a GROUP BY) -> tags."""
+    tags = {}
+    for pair in filter(None, cell.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"bad tags cell {cell!r}: expected key=value,key=value")
+        if value:
+            tags[key] = value
+    return tags
 
 
 def _read_csv(
@@ -166,42 +201,42 @@ def _read_csv(
     value_columns: Sequence[str] | None,
     tag_columns: Sequence[str],
     time_column: str,
+    clock: CsvClock,
 ) -> Iterator[Record]:
     reader = csv.reader(file)
     header = next(reader, None)
     try:
         if header is None:
             raise ValueError("the file is empty; a header row naming the columns is required")
-        time_at, tags_at, values_at = _columns(header, time_column, tag_columns, value_columns)
+        layout = _layout(header, time_column, tag_columns, value_columns)
     except ValueError as exc:
         raise CsvInputError(reader.line_num or 1, str(exc), source) from None
-    kinds: dict[str, str | None] = dict.fromkeys(values_at)
-    factor = 0  # ns per epoch unit, fixed by the first integer time
+    kinds: dict[str, str | None] = dict.fromkeys(layout.values_at)
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
         try:
-            if len(row) != len(header):
-                raise ValueError(f"expected {len(header)} cells as in the header, found {len(row)}")
-            stamp = row[time_at].strip()
-            if _EPOCH.fullmatch(stamp):
-                epoch = int(stamp) if len(stamp) <= 20 else 2**64  # int() is slow on huge text
-                factor = factor or _epoch_factor(epoch)
-                if abs(ns := epoch * factor) >= 2**63 - 1:
-                    raise ValueError(f"epoch time {stamp} is out of InfluxDB's range (unit: {factor} ns)")
-            else:
-                ns = _datetime_ns(stamp)
+            if layout.name_at is not None and is_influx_export(row):
+                # influx writes a header before each series (each group, each measurement)
+                layout = _layout(row, time_column, tag_columns, value_columns)
+                kinds = {name: kinds.get(name) for name in layout.values_at}
+                continue
+            if len(row) != layout.width:
+                raise ValueError(f"expected {layout.width} cells as in the header, found {len(row)}")
+            ns = clock.ns(row[layout.time_at].strip())
             fields: dict[str, FieldValue] = {}
-            for name, at in values_at.items():
+            for name, at in layout.values_at.items():
                 if cell := row[at].strip():
                     value, kinds[name] = _field(cell, kinds[name])
                     if value is not None:
                         fields[name] = value
+            tags = _tagset(row[layout.tagset_at].strip()) if layout.tagset_at is not None else {}
         except ValueError as exc:
             raise CsvInputError(reader.line_num, str(exc), source) from None
         if fields:
-            tags = {name: cell for name, at in tags_at.items() if (cell := row[at].strip())}
-            yield Record(ns, measurement, tags, fields)
+            tags.update((name, cell) for name, at in layout.tags_at.items() if (cell := row[at].strip()))
+            name = row[layout.name_at].strip() if layout.name_at is not None else ""
+            yield Record(ns, name or measurement, tags, fields)
 
 
 def _utf8_lines(binary: IO[bytes]) -> Iterator[str]:
@@ -222,17 +257,19 @@ def read_records(
     value_columns: Sequence[str] | None = None,
     tag_columns: Sequence[str] = (),
     time_column: str = "timestamp",
-    precision: str = "ns",
+    precision: str | None = None,
     on_error: Callable[[LineProtocolError], None] | None = None,
 ) -> Iterator[Record]:
     """Records from a file, by format: ``fmt="auto"`` goes by the suffix (see ``FORMATS``).
 
-    ``"-"`` reads standard input, as line protocol unless ``fmt="csv"``. For CSV,
-    ``measurement`` defaults to the file's stem and the column options go to
-    :func:`read_csv`. For line protocol, a ``measurement`` replaces every record's,
-    ``precision`` and ``on_error`` go to :func:`~udfs.io.lineprotocol.parse_lines`,
-    and column options are refused. Unknown formats and missing files are refused
-    at the call, before any reading.
+    ``"-"`` reads standard input, as line protocol unless ``fmt="csv"``. A given
+    ``measurement`` replaces every record's. For CSV, the measurement is otherwise
+    the file's stem (InfluxDB's export: its ``name`` column; from standard input only
+    that export needs none), the column options and ``precision`` (default: guessed)
+    go to :func:`read_csv`. For line protocol, ``precision`` (default ``"ns"``) and
+    ``on_error`` go to :func:`~udfs.io.lineprotocol.parse_lines`, and column options
+    are refused. Unknown formats and missing files are refused at the call, before
+    any reading.
 
     Examples
     --------
@@ -257,23 +294,35 @@ def read_records(
     if fmt == "lp":
         if value_columns is not None or tag_columns or time_column != "timestamp":
             raise ValueError("value_columns, tag_columns and time_column apply to CSV input only")
-        return _read_line_protocol(name, measurement, precision, on_error)
-    if measurement is None and name == "-":
-        raise ValueError("CSV from standard input needs a measurement name")
-    return read_csv(
-        sys.stdin if name == "-" else name,
+        return _read_line_protocol(name, measurement, precision or "ns", on_error)
+    if precision is not None:
+        precision_factor(precision)  # refused at the call, like a bad format
+    source: str | Iterable[str] = name
+    if name == "-":
+        first = sys.stdin.readline()
+        if measurement is None and not is_influx_export(next(csv.reader([first]), [])):
+            raise ValueError("CSV from standard input needs a measurement name (InfluxDB's export has its own)")
+        source = itertools.chain([first], sys.stdin)
+    records = read_csv(
+        source,
         measurement=measurement or Path(name).stem,
         value_columns=value_columns,
         tag_columns=tag_columns,
         time_column=time_column,
+        precision=precision,
     )
+    return records if measurement is None else _renamed(records, measurement)
+
+
+def _renamed(records: Iterable[Record], measurement: str) -> Iterator[Record]:
+    for record in records:
+        record.measurement = measurement
+        yield record
 
 
 def _read_line_protocol(
     name: str, measurement: str | None, precision: str, on_error: Callable[[LineProtocolError], None] | None
 ) -> Iterator[Record]:
     with open(name, "rb") if name != "-" else contextlib.nullcontext(sys.stdin.buffer) as binary:
-        for record in parse_lines(_utf8_lines(binary), precision=precision, on_error=on_error):
-            if measurement is not None:
-                record.measurement = measurement
-            yield record
+        records = parse_lines(_utf8_lines(binary), precision=precision, on_error=on_error)
+        yield from records if measurement is None else _renamed(records, measurement)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from udfs.io.records import FieldValue, Record
 
-__all__ = ["PRECISIONS", "LineProtocolError", "format_record", "parse_line", "parse_lines"]
+__all__ = ["PRECISIONS", "LineProtocolError", "format_record", "parse_line", "parse_lines", "precision_factor"]
 
 #: Nanoseconds per unit of each precision accepted by influxd's ``/write?precision=``.
 PRECISIONS: dict[str, int] = {
@@ -107,7 +107,8 @@ class _OpenString(_Invalid):
     """A string field still open at the end of the text: it may go on on the next line."""
 
 
-def _factor(precision: str) -> int:
+def precision_factor(precision: str) -> int:
+    """Nanoseconds per unit of ``precision`` (a key of :data:`PRECISIONS`); ValueError names the choices."""
     try:
         return PRECISIONS[precision]
     except KeyError:
@@ -262,7 +263,7 @@ def parse_line(
     ...
     udfs.io.lineprotocol.LineProtocolError: line 7: invalid value 'abc' for field 'usage': not a number, 1i, "string" or boolean in 'cpu usage=abc'
     """  # noqa: E501
-    factor = _factor(precision)
+    factor = precision_factor(precision)
     try:
         return _parse_text(line, _now(factor) if default_time is None else default_time, factor)
     except _Invalid as exc:
@@ -292,7 +293,7 @@ def parse_lines(
     >>> [e.lineno for e in errors]
     [5]
     """
-    factor = _factor(precision)
+    factor = precision_factor(precision)
     default_time = _now(factor) if default_time is None else default_time
     pending: str | None = None  # the lines of a string field still open, joined
     first = 0
@@ -364,7 +365,7 @@ def format_record(record: Record, *, precision: str = "ns") -> str:
     >>> parse_line(format_record(r)) == r
     True
     """
-    factor = _factor(precision)
+    factor = precision_factor(precision)
     if not _TIME_MIN <= record.time <= _TIME_MAX:
         raise ValueError(f"time {record.time} ns is outside InfluxDB's range")
     if record.time % factor:

@@ -6,29 +6,42 @@ command, including the latency-sensitive ``udfs run``).
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import click
 
-__all__ = ["replay"]
+__all__ = ["TIME_PRECISIONS", "replay"]
+
+#: The keys of :data:`udfs.io.lineprotocol.PRECISIONS` (not imported here: see the module doc).
+TIME_PRECISIONS = ("n", "ns", "u", "us", "ms", "s", "m", "h")
 
 
 @click.command()
 @click.argument("name")
 @click.option("--input", "-i", "input_path", required=True, metavar="FILE",
-              help="CSV (timestamp,value[,...]) or InfluxDB line protocol (.lp/.txt/.line); - for stdin.")
+              help="CSV (timestamp,value[,...], or InfluxDB's own `influx -format csv` export) or InfluxDB "
+                   "line protocol (.lp/.txt/.line); - for stdin.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "lp"]), default="auto", show_default=True,
-              help="Input format; auto decides by file extension.")
+              help="Input format; auto decides by file extension (stdin: lp). InfluxDB's CSV export "
+                   "(header name,[tags,]time,...) is recognised by its header.")
+@click.option("--precision", type=click.Choice(TIME_PRECISIONS), default=None,
+              help="Unit of integer timestamps, as InfluxDB's /write?precision= and influx -precision "
+                   "[default: ns for line protocol; guessed from the size for CSV].")
 @click.option("--measurement", "-m", default=None,
-              help="Measurement name for CSV input (default: the file's stem).")
+              help="Measurement of every input point (default: line protocol's own; for CSV the file's stem, "
+                   "or the name column of InfluxDB's export).")
 @click.option("--tag-column", "tag_columns", multiple=True, metavar="COLUMN",
-              help="CSV column to read as a tag instead of a field (repeatable).")
+              help="CSV column to read as a tag instead of a field (repeatable); InfluxDB's export of "
+                   "SELECT * shows tags as columns: name them here.")
 @click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
-              help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, pair=x,1.5, "
-                   "flag. Repeat for several options or repeated calls.")
+              help="A UDF option as in TICKscript: size=10, window=5m, enabled=true, flag. The text after = "
+                   "is one argument, commas and all (algorithms=mad,sigma is .algorithms('mad,sigma')), unless "
+                   "the option takes several: pair=x,1.5 is .pair('x', 1.5), and \\, is a comma that does not "
+                   "cut ('pair=a\\,b,1.5', quoted for the shell). Repeat for several options or repeated calls.")
 @click.option("--group-by", "group_by", multiple=True, metavar="TAG",
               help="Group by this tag, as |from().groupBy('TAG') (repeatable).")
 @click.option("--batch-period", default=None, metavar="DURATION",
@@ -45,6 +58,10 @@ __all__ = ["replay"]
                    "as kapacitor.conf prog + args).")
 @click.option("--timeout", default="10s", show_default=True,
               help="Keepalive timeout, as kapacitor.conf's timeout; keepalives every timeout/2.")
+@click.option("--finish-timeout", default=None, metavar="DURATION",
+              help="After the end of input, wait at most this long for the UDF to answer everything it was "
+                   "sent (default: no limit while it answers keepalives); then stop with an error naming "
+                   "the points lost.")
 @click.option("--snapshot-interval", default="60s", show_default=True,
               help="Ask for a snapshot this often, as Kapacitor's [task] snapshot-interval; 0 disables.")
 @click.option("--restore", "restore_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -67,9 +84,11 @@ __all__ = ["replay"]
               help="Also draw the input series and the UDF's anomalies and scores into this PNG.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the same as a self-contained interactive HTML page.")
-def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
+def replay(name: str, input_path: str, fmt: str, precision: str | None, measurement: str | None,
+           tag_columns: tuple[str, ...],
            options: tuple[str, ...], group_by: tuple[str, ...], batch_period: str | None, batch_align: bool,
-           database: str, retention_policy: str, prog: str | None, timeout: str, snapshot_interval: str,
+           database: str, retention_policy: str, prog: str | None, timeout: str, finish_timeout: str | None,
+           snapshot_interval: str,
            restore_path: Path | None, snapshot_out: Path | None, task_id: str, node_id: str | None,
            output: str, out_measurement: str | None, influx_url: str | None, influx_db: str,
            record_requests: Path | None, progress: bool | None, plot_path: Path | None = None,
@@ -97,6 +116,9 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
     if timeout_s <= 0:
         raise click.BadParameter("must be positive", param_hint="--timeout")
     interval_s = duration(snapshot_interval, "--snapshot-interval") / 1e9
+    finish_s = duration(finish_timeout, "--finish-timeout") / 1e9 if finish_timeout else None
+    if finish_s is not None and finish_s <= 0:
+        raise click.BadParameter("must be positive", param_hint="--finish-timeout")
     period_ns = duration(batch_period, "--batch-period") if batch_period else None
 
     from udfs.functions import FUNCTIONS
@@ -104,7 +126,7 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
 
     if not prog and name not in FUNCTIONS:
         raise click.BadParameter(f"unknown UDF {name!r}; known: {', '.join(sorted(FUNCTIONS))}", param_hint="NAME")
-    records = _read_input(input_path, fmt, measurement, tag_columns)
+    records = _read_input(input_path, fmt, measurement, tag_columns, precision)
     plotting = plot_path is not None or html_path is not None
     if plotting:
         from udfs.analysis.replay_plot import Recorder
@@ -123,16 +145,19 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
         database=database, retention_policy=retention_policy, argv=shlex.split(prog) if prog else None,
         timeout=timeout_s, snapshot_interval=interval_s or None, task_id=task_id, node_id=node_id,
         restore=restore_path.read_bytes() if restore_path else None, final_snapshot=snapshot_out is not None,
-        record=record_file,
+        record=record_file, finish_timeout=finish_s,
     )
     try:
-        result, collector = replay_records(config, records, sink.add, out_measurement=out_measurement)
-    except ReplayError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        sink.close()
-        if record_file is not None:
-            record_file.close()
+        try:
+            result, collector = replay_records(config, records, sink.add, out_measurement=out_measurement)
+        except ReplayError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            if record_file is not None:
+                record_file.close()
+            sink.close()
+    except BrokenPipeError:
+        _output_closed()
     if snapshot_out is not None and result.snapshots:
         snapshot_out.write_bytes(result.snapshots[-1])
     click.echo(
@@ -149,17 +174,32 @@ def replay(name: str, input_path: str, fmt: str, measurement: str | None, tag_co
             click.echo(f"replay: plot written to {path}", err=True)
 
 
+def _output_closed() -> NoReturn:
+    """The reader of the output went away (``udfs replay ... | head``): end quietly.
+
+    The UDF process is already killed and reaped by then. Like a unix filter killed by
+    SIGPIPE, no message and status 141 (128 + SIGPIPE); the output left unflushed
+    goes to /dev/null so that the interpreter's exit does not complain about it.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(128 + 13)
+
+
 class _InputError(click.ClickException):
     pass
 
 
-def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...]) -> Any:
+def _read_input(path: str, fmt: str, measurement: str | None, tag_columns: tuple[str, ...],
+                precision: str | None) -> Any:
     from udfs.io.csvinput import read_records
 
     def checked() -> Any:
         # Readers are lazy: a bad line surfaces mid-replay, and must read as an input error.
         try:
-            yield from read_records(path, fmt=fmt, measurement=measurement, tag_columns=tag_columns)
+            yield from read_records(path, fmt=fmt, measurement=measurement, tag_columns=tag_columns,
+                                    precision=precision)
         except (OSError, ValueError) as exc:
             raise _InputError(f"cannot read {path}: {exc}") from None
 

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import IO
 
+from udfs.params.durations import format_duration
 from udfs.protocol import FrameDecoder, encode_frame
 from udfs.protocol import udf_pb2 as pb
+from udfs.replay.task import TaskProcess, TaskResult, write_all
 
 __all__ = ["KapacitorEmulator", "TaskFailed", "TaskResult"]
 
@@ -36,18 +36,6 @@ _WRITE_CHUNK = 64 * 1024
 
 class TaskFailed(RuntimeError):
     """The task stopped the way it would stop in Kapacitor (error, timeout, exit)."""
-
-
-@dataclass
-class TaskResult:
-    """What came back from one task run."""
-
-    points_sent: int = 0
-    responses: int = 0
-    keepalives_sent: int = 0
-    keepalives_answered: int = 0
-    snapshots: list[bytes] = field(default_factory=list)
-    exit_code: int | None = None
 
 
 class KapacitorEmulator:
@@ -99,7 +87,7 @@ class KapacitorEmulator:
         frame = encode_frame(pb.Request(info=pb.InfoRequest()))
         self._recorded(frame)
         try:
-            _write_all(proc.stdin, frame)
+            write_all(proc.stdin, frame)
             response = _read_one(proc.stdout, self.timeout)
         finally:
             try:
@@ -129,173 +117,157 @@ class KapacitorEmulator:
         *,
         restore: bytes | None = None,
         final_snapshot: bool = False,
+        finish_timeout: float | None = None,
     ) -> TaskResult:
-        """Run one task: Init, optional Restore, the data, then close and wait.
+        """Run one task: Init, optional Restore, the data, then wait for every answer and close.
 
-        ``on_response`` receives every point/begin/end response, in order, on a
-        reader thread. Raises :class:`TaskFailed` as Kapacitor would stop the task.
+        After the last request a SnapshotRequest goes out as a barrier: the UDF answers
+        it only after everything before it, so once it is answered the output is
+        complete. The wait for it has no limit unless ``finish_timeout`` (seconds
+        after the end of input) is given; keepalives go on meanwhile, and a UDF that
+        stops answering them fails the task as in Kapacitor ("keepalive timedout").
+        Raises :class:`TaskFailed` as Kapacitor would stop the task; the message of a
+        failure after the data started says how many points were sent and returned.
+        An exception raised by ``on_response`` (on the reader thread) stops the task
+        at once and is re-raised here as it is.
         """
-        proc = self._spawn()
-        assert proc.stdin is not None and proc.stdout is not None
-        result = TaskResult()
-        control: queue.Queue[pb.Response] = queue.Queue()
-        failure: list[str] = []
-        last_answer = [time.monotonic()]
-        write_lock = threading.Lock()
-        done = threading.Event()
-        stdin = proc.stdin
-
-        def write(data: bytes) -> None:
-            with write_lock:
-                self._recorded(data)
-                _write_all(stdin, data)
-
-        def fail(message: str) -> None:
-            if not failure:
-                failure.append(message)
-            done.set()
-
-        def reader() -> None:
-            decoder: FrameDecoder[pb.Response] = FrameDecoder(pb.Response)
-            assert proc.stdout is not None
-            try:
-                while True:
-                    data = proc.stdout.read(_WRITE_CHUNK)
-                    if not data:
-                        decoder.close()
-                        break
-                    for response in decoder.feed(data):
-                        result.responses += 1
-                        kind = response.WhichOneof("message")
-                        if kind in ("point", "begin", "end"):
-                            on_response(response)
-                        elif kind == "keepalive":
-                            result.keepalives_answered += 1
-                            last_answer[0] = time.monotonic()
-                        elif kind == "error":
-                            fail(f"UDF error: {response.error.error}")
-                        else:
-                            control.put(response)
-            except Exception as exc:  # a UDF writing garbage is a task failure, not a crash
-                fail(f"bad response stream from UDF: {exc}")
-            finally:
-                control.put(pb.Response())  # wake a waiter: the stream is over
-                done.set()
-
-        def ticker() -> None:
-            interval = self.timeout / 2
-            next_snapshot = (
-                time.monotonic() + self.snapshot_interval if self.snapshot_interval else float("inf")
-            )
-            while not done.wait(interval):
-                now = time.monotonic()
-                if now - last_answer[0] > self.timeout:
-                    fail("keepalive timedout")
-                    return
-                try:
-                    write(encode_frame(pb.Request(keepalive=pb.KeepaliveRequest(time=time.time_ns()))))
-                    result.keepalives_sent += 1
-                    if now >= next_snapshot:
-                        write(encode_frame(pb.Request(snapshot=pb.SnapshotRequest())))
-                        next_snapshot = now + (self.snapshot_interval or 0)
-                except (OSError, ValueError):  # input closed: the task is stopping
-                    return
-
-        threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=ticker, daemon=True)]
-        for t in threads:
-            t.start()
-
-        def expect(kind: str) -> pb.Response:
-            deadline = time.monotonic() + self.timeout
-            while True:
-                try:
-                    response = control.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    fail(f"no {kind} response within {self.timeout:g}s")
-                    raise TaskFailed(failure[0]) from None
-                got = response.WhichOneof("message")
-                if got == kind:
-                    return response
-                if got == "snapshot":
-                    result.snapshots.append(response.snapshot.snapshot)
-                    continue
-                if got is None:
-                    raise TaskFailed(failure[0] if failure else f"UDF exited before answering {kind}")
-                log.warning("unexpected %s response while waiting for %s", got, kind)
-
+        task = TaskProcess(self._spawn(), on_response, timeout=self.timeout,
+                           snapshot_interval=self.snapshot_interval, record=self._record)
+        result = task.result
+        started = False
         try:
-            write(encode_frame(pb.Request(init=init)))
-            answer = expect("init").init
+            task.write(encode_frame(pb.Request(init=init)))
+            answer = self._expect(task, "init").init
             if not answer.success:
                 raise TaskFailed(f"UDF init failed: {answer.error}")
             if restore is not None:
-                write(encode_frame(pb.Request(restore=pb.RestoreRequest(snapshot=restore))))
-                restored = expect("restore").restore
+                task.write(encode_frame(pb.Request(restore=pb.RestoreRequest(snapshot=restore))))
+                restored = self._expect(task, "restore").restore
                 if not restored.success:
                     raise TaskFailed(f"UDF restore failed: {restored.error}")
-            pending: list[bytes] = []
-            size = 0
-            for request in requests:
-                if done.is_set():
-                    break
-                frame = encode_frame(request)
-                pending.append(frame)
-                size += len(frame)
-                if request.WhichOneof("message") == "point":
-                    result.points_sent += 1
-                if size >= _WRITE_CHUNK:
-                    write(b"".join(pending))
-                    pending, size = [], 0
-            if pending and not done.is_set():
-                write(b"".join(pending))
-            if not done.is_set():
-                # A barrier before closing the input: the UDF answers a snapshot request only
-                # after every point before it, and on EOF it discards what is still queued
-                # (as it must when Kapacitor stops a task), so closing first would lose output.
-                write(encode_frame(pb.Request(snapshot=pb.SnapshotRequest())))
-                # No deadline: a slow UDF may take long, but while it answers keepalives
-                # (the ticker fails the task otherwise) it is working through its backlog.
-                while not done.is_set():
-                    try:
-                        response = control.get(timeout=0.5)
-                    except queue.Empty:
-                        continue
-                    got = response.WhichOneof("message")
-                    if got is None:
-                        break  # the stream is over
-                    if got == "snapshot":
-                        if final_snapshot:
-                            result.snapshots.append(response.snapshot.snapshot)
-                        break
+            started = True
+            self._send(task, requests)
+            if not task.done.is_set():
+                self._finish(task, final_snapshot=final_snapshot, finish_timeout=finish_timeout)
+            elif task.failure is None:
+                task.fail(_ended_early(task))
         except (BrokenPipeError, ConnectionResetError):
-            fail("UDF closed its input (process exited?)")
+            task.fail(_ended_early(task))
+        except BaseException:
+            task.kill()  # an interrupt or a bug of ours: nothing more is wanted from the UDF
+            raise
         finally:
-            try:
-                with write_lock:
-                    stdin.close()
-            except OSError:
-                pass
-            # Drain what the UDF still has to say, then reap it.
-            threads[0].join(self.timeout)
-            done.set()
-            result.exit_code = _reap(proc, self.timeout)
-            while not control.empty():
-                late = control.get()
-                if late.WhichOneof("message") == "snapshot":
-                    result.snapshots.append(late.snapshot.snapshot)
-        if failure:
-            raise TaskFailed(failure[0])
-        if result.exit_code not in (0, None):
+            if task.failure is not None:
+                task.kill()  # a stopped task's process is of no further use
+            task.close_input()
+            task.wait_output_end(self.timeout)
+            result.exit_code = _reap(task.proc, self.timeout)
+        if task.consumer_error is not None:
+            raise task.consumer_error
+        if task.failure is not None:
+            raise TaskFailed(_with_counts(task.failure, result) if started else task.failure)
+        if result.exit_code not in (0, None) and not task.killed:
             raise TaskFailed(f"UDF process exited with status {result.exit_code}")
         return result
 
+    def _expect(self, task: TaskProcess, kind: str) -> pb.Response:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            answer = task.next_answer(deadline - time.monotonic())
+            if answer is None:
+                task.fail(f"no {kind} response within {self.timeout:g}s")
+                raise TaskFailed(task.failure or "") from None
+            if answer.kind == kind:
+                return answer.response
+            if answer.kind == "snapshot":
+                task.result.snapshots.append(answer.response.snapshot.snapshot)
+                continue
+            if answer.kind is None:
+                raise TaskFailed(task.failure or f"UDF exited before answering {kind}")
+            log.warning("unexpected %s response while waiting for %s", answer.kind, kind)
 
-def _write_all(stream: IO[bytes], data: bytes) -> None:
-    # An unbuffered pipe may take only part of a large write.
-    view = memoryview(data)
-    while view:
-        written = stream.write(view)
-        view = view[written or 0 :]
+    @staticmethod
+    def _send(task: TaskProcess, requests: Iterable[pb.Request]) -> None:
+        """Write the data requests in chunks; points are counted once written."""
+        pending: list[bytes] = []
+        points = size = 0
+        for request in requests:
+            if task.done.is_set():
+                return
+            frame = encode_frame(request)
+            pending.append(frame)
+            size += len(frame)
+            points += request.WhichOneof("message") == "point"
+            if size >= _WRITE_CHUNK:
+                task.write(b"".join(pending))
+                task.result.points_sent += points
+                pending, points, size = [], 0, 0
+        if pending and not task.done.is_set():
+            task.write(b"".join(pending))
+            task.result.points_sent += points
+
+    def _finish(self, task: TaskProcess, *, final_snapshot: bool, finish_timeout: float | None) -> None:
+        """The end of input: wait for the barrier's answer, then close the input and let the UDF exit."""
+        # The UDF answers a snapshot request only after every point before it, and on EOF
+        # it discards what is still queued (as it must when Kapacitor stops a task), so
+        # closing its input before this answer would lose output.
+        barrier = task.request_snapshot(end_of_input=True)
+        deadline = time.monotonic() + finish_timeout if finish_timeout is not None else float("inf")
+        points_at_barrier: int | None = None
+        # Until a failure or the end of the response stream (its marker comes after every answer).
+        while barrier is not None and task.failure is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                waited = format_duration(round((finish_timeout or 0) * 1e9))
+                task.fail(f"the UDF had not answered all its input {waited} after the end of input "
+                          "(finish timeout); killed")
+                return
+            answer = task.next_answer(min(0.5, left))
+            if answer is None or answer.kind not in ("snapshot", None):
+                continue
+            if answer.kind is None:
+                break
+            if task.snapshots_answered < barrier:  # a periodic one, sent before the barrier
+                task.result.snapshots.append(answer.response.snapshot.snapshot)
+                continue
+            if final_snapshot:
+                task.result.snapshots.append(answer.response.snapshot.snapshot)
+            points_at_barrier = answer.points_before
+            break
+        if points_at_barrier is None:
+            if task.failure is None:
+                task.fail(_ended_early(task))
+            return
+        task.close_input()
+        if not task.wait_output_end(self.timeout):
+            task.kill()
+            task.wait_output_end(None)
+            if task.result.points_returned > points_at_barrier:
+                # Output after the barrier's answer: this UDF answers out of order, so the
+                # barrier proves nothing and the kill may have cut its output short.
+                task.fail(f"UDF still sending output {self.timeout:g}s after its input closed; killed")
+            else:
+                log.warning("UDF process did not exit within %gs after its input closed (all its output "
+                            "was received); killed", self.timeout)
+
+
+def _ended_early(task: TaskProcess, *, wait: float = 1.0) -> str:
+    """Why a task whose UDF stopped reading or writing early failed (with its exit status, if it has one)."""
+    try:
+        code: int | None = task.proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        return "the UDF closed its input or output before it had answered all its input"
+    return f"the UDF process ended before it had answered all its input (exit status {code})"
+
+
+def _with_counts(message: str, result: TaskResult) -> str:
+    """``message`` and what the replay got: the output of a stopped task is incomplete."""
+    lost = result.points_sent - result.points_returned
+    return (
+        f"{message}: {result.points_sent} points sent, {result.points_returned} points returned"
+        + (f", up to {lost} points lost" if lost > 0 else "")
+        + "; the output is incomplete"
+    )
 
 
 def _read_one(stream: IO[bytes], timeout: float) -> pb.Response | None:

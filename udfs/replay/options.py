@@ -1,20 +1,35 @@
-"""Command-line ``--option name=value`` text -> typed ``Option`` messages.
+"""Command-line ``--option NAME=VALUE`` text -> typed ``Option`` messages.
 
 The types come from the UDF's own ``InfoResponse``, the way Kapacitor checks a
 TICKscript at ``define`` time, and refusals use Kapacitor's wording
 (``fixtures/kapacitor-define-errors.md``) so a replay fails exactly where
 ``kapacitor define`` would.
+
+How the text after ``=`` becomes the option's arguments depends on how many the
+UDF declares, so that a comma inside a value never makes a new option:
+
+- none (a flag, ``.flag()``): ``-o flag``, without ``=``;
+- one (``.algorithms('mad,sigma')``, ``.size(10)``): all of the text is the one
+  argument, commas included: ``-o algorithms=mad,sigma``;
+- several (``.pair('x', 1.5)``): the text is cut at commas, one argument per
+  part, blanks around each part dropped: ``-o pair=x,1.5``.
+
+``\\,`` is a comma that never cuts (``-o pair=a\\,b,1.5`` gives ``'a,b'`` and
+``1.5``); any other backslash is kept as written. Repeating ``-o`` with the same
+name gives repeated calls (``.field('a').field('b')``), as Kapacitor sends them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from udfs.params.durations import parse_duration
 from udfs.protocol import ValueType
 from udfs.protocol import udf_pb2 as pb
 
-__all__ = ["DefineError", "build_options", "split_option"]
+__all__ = ["DefineError", "OptionCall", "build_options", "split_option"]
 
 
 class DefineError(ValueError):
@@ -23,17 +38,56 @@ class DefineError(ValueError):
 
 _TRUE = {"true", "TRUE", "True", "t", "1"}
 _FALSE = {"false", "FALSE", "False", "f", "0"}
+_CUT = re.compile(r"(?<!\\),")
 
 
-def split_option(text: str) -> tuple[str, list[str]]:
-    """``"pair=x,1.5"`` -> ``("pair", ["x", "1.5"])``; ``"flag"`` -> ``("flag", [])``."""
+@dataclass(frozen=True)
+class OptionCall:
+    """One ``-o`` as given: the option's name and the text after ``=`` (None without ``=``)."""
+
+    name: str
+    text: str | None = None
+
+    def args(self, count: int) -> list[str]:
+        """The call's arguments for an option declaring ``count`` of them (rules in the module doc).
+
+        Examples
+        --------
+        >>> OptionCall("algorithms", "mad,sigma").args(1)
+        ['mad,sigma']
+        >>> OptionCall("pair", "a\\\\,b, 1.5").args(2)
+        ['a,b', '1.5']
+        >>> OptionCall("flag").args(0)
+        []
+        """
+        if self.text is None:
+            return []
+        if count == 1:
+            return [_unescape(self.text.strip())]
+        return [_unescape(part.strip()) for part in _CUT.split(self.text)]
+
+    def value(self) -> str | None:
+        """The text as one argument (``None`` for a flag): what a one-argument option receives."""
+        return None if self.text is None else self.args(1)[0]
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\\,", ",")
+
+
+def split_option(text: str) -> OptionCall:
+    """``"pair=x,1.5"`` -> ``OptionCall("pair", "x,1.5")``; ``"flag"`` -> ``OptionCall("flag")``.
+
+    Only the name is checked here: how the value splits depends on the UDF's declaration.
+
+    >>> split_option("algorithms=mad,sigma")
+    OptionCall(name='algorithms', text='mad,sigma')
+    """
     name, sep, raw = text.partition("=")
     name = name.strip()
     if not name:
-        raise DefineError(f"bad --option {text!r}: expected name=value")
-    if not sep:
-        return name, []
-    return name, [part.strip() for part in raw.split(",")] if raw != "" else [""]
+        raise DefineError(f"bad --option {text!r}: expected NAME=VALUE")
+    return OptionCall(name, raw if sep else None)
 
 
 def _value(name: str, text: str, vtype: ValueType) -> pb.OptionValue:
@@ -71,20 +125,22 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def build_options(
-    calls: Iterable[tuple[str, list[str]]], declared: Mapping[str, pb.OptionInfo]
-) -> list[pb.Option]:
+def build_options(calls: Iterable[OptionCall], declared: Mapping[str, pb.OptionInfo]) -> list[pb.Option]:
     """Typed Option messages, in call order; repeated calls stay separate Options."""
     options = []
-    for name, texts in calls:
-        info = declared.get(name)
+    for call in calls:
+        info = declared.get(call.name)
         if info is None:
             known = ", ".join(sorted(declared)) or "none"
-            raise DefineError(f'no method or property "{name}" on the UDF (it declares: {known})')
+            raise DefineError(f'no method or property "{call.name}" on the UDF (it declares: {known})')
         types = [ValueType(t) for t in info.valueTypes]
-        if types == [ValueType.STRING] and len(texts) > 1:
-            texts = [",".join(texts)]  # one string holding commas ('mad,sigma'), split by split_option
+        texts = call.args(len(types))
         if len(texts) != len(types):
-            raise DefineError(f"unexpected number of args to {name}, got {len(texts)} expected {len(types)}")
-        options.append(pb.Option(name=name, values=[_value(name, t, v) for t, v in zip(texts, types, strict=True)]))
+            hint = " (NAME=A,B,...; write \\, for a comma inside an argument)" if len(types) > 1 else ""
+            raise DefineError(
+                f"unexpected number of args to {call.name}, got {len(texts)} expected {len(types)}{hint}"
+            )
+        options.append(
+            pb.Option(name=call.name, values=[_value(call.name, t, v) for t, v in zip(texts, types, strict=True)])
+        )
     return options

@@ -49,6 +49,8 @@ class ReplayConfig:
     node_id: str | None = None
     restore: bytes | None = None
     final_snapshot: bool = False
+    #: Seconds the UDF may take after the end of input to answer everything (None: no limit).
+    finish_timeout: float | None = None
     record: IO[bytes] | None = None
     env: dict[str, str] | None = field(default=None)
     #: Log level of a built-in UDF's process (its stderr is passed through).
@@ -96,7 +98,8 @@ def replay_records(
     collector = ResponseCollector(measurement=out_measurement, emit=on_record)
     try:
         result = emulator.run_task(
-            init, requests, collector, restore=config.restore, final_snapshot=config.final_snapshot
+            init, requests, collector, restore=config.restore, final_snapshot=config.final_snapshot,
+            finish_timeout=config.finish_timeout,
         )
     except TaskFailed as exc:
         raise ReplayError(f"task stopped: {exc}") from None
