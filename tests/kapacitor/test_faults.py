@@ -250,3 +250,33 @@ def test_serve_with_kapacitor_url_brings_tasks_back_after_a_restart(kapacitor_bi
         if feeder:
             feeder.stop()
         stop_stack(stack)
+
+
+def test_a_busy_silent_udf_is_not_killed_for_keepalive_timeout(kapacitor_bin: Path, tmp_path: Path) -> None:
+    # A UDF that emits nothing (emit=anomalies) working through a queue longer than its
+    # timeout: Kapacitor's keepalive requests wait behind the points, unread. Kapacitor
+    # counts any response as a sign of life, and the agent sends one every half second.
+    sample = ROOT / "tests" / "protocol" / "sample_udfs.py"
+    udf = (f'[udf]\n[udf.functions]\n  [udf.functions.slow_sink]\n    prog = "{__import__("sys").executable}"\n'
+           f'    args = ["{sample}", "slow_sink"]\n    timeout = "2s"\n')
+    kapacitor = KapacitorServer(kapacitor_bin, tmp_path / "k", udf)
+    kapacitor.start()
+    try:
+        kapacitor.define("silent", "stream\n    |from()\n        .measurement('m')\n    @slow_sink()\n",
+                         dbrps=[("db", "autogen")])
+        # 3,000 points of 3 ms: 9 s of work, far past the 2 s timeout and the agent's backlog.
+        points = [f"m,sleep=0.003 value={i} {T0 + i * 10**9}" for i in range(3000)]
+        kapacitor.write("db", "autogen", points)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            task = kapacitor.task("silent")
+            collected = task["stats"]["node-stats"]["slow_sink2"]["collected"]
+            if task["error"] or collected >= len(points):
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # what is left in the UDF's queue, past another timeout
+        task = kapacitor.task("silent")
+        assert task["error"] == "" and task["executing"], task["error"]
+        assert "keepalive timedout" not in kapacitor.log()
+    finally:
+        kapacitor.stop()

@@ -108,6 +108,15 @@ class SlowMirror(Mirror):
         super().point(point)
 
 
+class SlowSink(SlowMirror):
+    """As slow as :class:`SlowMirror` but emits nothing (a detector with emit=anomalies)."""
+
+    name = "slow_sink"
+
+    def point(self, point: udf_pb2.Point) -> None:
+        time.sleep(float(point.tags.get("sleep", 0.02)))
+
+
 class QuittingMirror(Mirror):
     """A mirror that ends its process, status 0, at a point tagged ``quit`` (a UDF bug)."""
 
@@ -149,6 +158,7 @@ if __name__ == "__main__":
     udfs = {
         cls.name: cls
         for cls in (
+            SlowSink,
             RecordedOptionsMirror, RecordedOptionsBatchMirror, ExplodingMirror, PrintingMirror, SlowMirror,
             QuittingMirror, LingeringMirror,
         )

@@ -157,3 +157,4 @@ def test_a_udf_killed_while_still_sending_after_the_barrier_fails_the_replay(tmp
     assert "still sending output 1s after its input closed; killed" in done.stderr, done.stderr
     assert "5 points sent" in done.stderr
     assert_no_udf_left(pids)
+

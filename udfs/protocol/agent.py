@@ -25,12 +25,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from udfs.protocol import udf_pb2 as pb
 from udfs.protocol.dispatch import Dispatcher, Failure, Handler, Outbox, PeerClosedError
-from udfs.protocol.framing import DEFAULT_MAX_FRAME
+from udfs.protocol.framing import DEFAULT_MAX_FRAME, encode_frame
 from udfs.protocol.metrics import METRICS
 
 __all__ = [
-    "ABANDON_SECONDS", "Agent", "BACKLOG_BYTES", "DRAIN_SECONDS", "Handler", "OVERFLOW_BYTES", "Outbox",
+    "ABANDON_SECONDS", "Agent", "BACKLOG_BYTES", "DRAIN_SECONDS", "HEARTBEAT_SECONDS", "Handler", "OVERFLOW_BYTES",
+    "Outbox",
     "STALL_SECONDS",
 ]
 
@@ -46,6 +48,9 @@ STALL_SECONDS = 0.2
 #: reader that stopped at BACKLOG_BYTES would never see that end (a deadlock that hung
 #: ``kapacitor disable``); a few MiB of read-ahead lets Kapacitor get there.
 OVERFLOW_BYTES = 16 * 1024 * 1024
+#: A busy handler that wrote nothing for this long sends a sign of life (a keepalive
+#: response, or its buffered output): Kapacitor's keepalive timeout is 10 s by default.
+HEARTBEAT_SECONDS = 0.5
 #: After the end of input, queued work is handled for this long, the rest discarded.
 DRAIN_SECONDS = 0.5
 #: After the end of input, a handler still inside one call is abandoned after this long.
@@ -78,6 +83,9 @@ class _Backlog:
             self._size += size
             self._cond.notify_all()
         return True
+
+    def pending(self) -> bool:
+        return self._size > 0
 
     def end(self, how: Failure | bool) -> None:
         with self._cond:
@@ -154,6 +162,7 @@ class Agent:
         self._abandon = abandon
         self._stalled_for = stalled_for or (lambda: 0.0)
         self._overflowing = False
+        self._busy = False
         self._backlog = _Backlog(backlog_bytes)
         self._stopping = threading.Event()
         self._done = threading.Event()
@@ -241,6 +250,7 @@ class Agent:
         """Serve until end of input. Returns 0 on a clean end, 1 after a fatal error."""
         reader = threading.Thread(target=self._reader, name=f"{self._label}-reader", daemon=True)
         reader.start()
+        threading.Thread(target=self._heartbeat, name=f"{self._label}-heartbeat", daemon=True).start()
         core = self.core
         backlog = self._backlog
         failure: Failure | None = None
@@ -248,6 +258,7 @@ class Agent:
         METRICS.set_part("udfs_connections_open", id(self), 1, udf=core.udf)
         try:
             while (chunk := backlog.get()) is not None:
+                self._busy = True
                 failure = core.handle(chunk)
                 if core.cancelled:
                     break
@@ -256,6 +267,7 @@ class Agent:
                         self.outbox.flush()
                     except PeerClosedError as exc:
                         failure = Failure(str(exc), notify_peer=False, kind="peer_closed")
+                self._busy = False
                 core.report()
                 if failure is not None:
                     break
@@ -279,6 +291,12 @@ class Agent:
             core.forget_gauges()
             METRICS.set_part("udfs_connections_open", id(self), None, udf=core.udf)
         return 0 if failure is None else 1
+
+    def _heartbeat(self) -> None:
+        beat = lambda: encode_frame(pb.Response(keepalive=pb.KeepaliveResponse(time=time.time_ns())))  # noqa: E731
+        while not self._done.wait(HEARTBEAT_SECONDS / 4):
+            if (self._busy or self._backlog.pending()) and not self._clock_started and self._stalled_for() == 0:
+                self.outbox.heartbeat(HEARTBEAT_SECONDS, beat)
 
     def _fail(self, failure: Failure) -> None:
         METRICS.add("udfs_errors_total", 1, udf=self.core.udf, kind=failure.kind)

@@ -73,6 +73,7 @@ class Outbox:
         self._size = 0
         self.points_out = 0
         self.closed = False
+        self.last_write = time.monotonic()
 
     def _append(self, frame: bytes) -> None:
         with self._lock:
@@ -105,6 +106,29 @@ class Outbox:
         with self._lock:
             self._flush_locked()
 
+    def heartbeat(self, idle: float, beat: Callable[[], bytes]) -> bool:
+        """After ``idle`` seconds without a write: flush what is buffered, or write ``beat()``.
+
+        Kapacitor counts any response as a sign of life, so a handler busy with a long queue
+        (its output buffered, or nothing to emit) is not killed for "keepalive timedout"
+        while the keepalive requests wait unread behind the points. Never waits for the
+        lock: a write already in progress is a sign of life too. True if it wrote.
+        """
+        if time.monotonic() - self.last_write < idle or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self.closed:
+                return False
+            if self._pending:
+                self._flush_locked()
+            else:
+                self._write_locked(beat())
+            return True
+        except PeerClosedError:
+            return False
+        finally:
+            self._lock.release()
+
     def discard(self) -> int:
         """Drop buffered output and close; return how many bytes were dropped."""
         with self._lock:
@@ -128,6 +152,7 @@ class Outbox:
         except OSError as exc:
             self.closed = True
             raise PeerClosedError(f"connection error while writing: {exc}") from exc
+        self.last_write = time.monotonic()
 
 
 class Handler:

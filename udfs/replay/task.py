@@ -187,6 +187,7 @@ class TaskProcess:
                     break
                 for response in decoder.feed(data):
                     result.responses += 1
+                    self._last_answer = time.monotonic()  # Kapacitor: any response is a sign of life
                     kind = response.WhichOneof("message")
                     if kind in ("point", "begin", "end"):
                         result.points_returned += kind == "point"
@@ -194,7 +195,6 @@ class TaskProcess:
                             return
                     elif kind == "keepalive":
                         result.keepalives_answered += 1
-                        self._last_answer = time.monotonic()
                     elif kind == "error":
                         self.fail(f"UDF error: {response.error.error}")
                     else:
