@@ -181,3 +181,54 @@ def test_shipped_script_runs_in_kapacitor_and_agrees_with_replay(
             assert_same_points(got, want)
     finally:
         kapacitor.delete(task_id)
+
+
+@pytest.mark.parametrize(("script", "vars_path"), [
+    pytest.param(ROOT / "tickscripts" / "mad.tick", None, id="mad"),
+    pytest.param(ROOT / "tickscripts" / "sigma.tick", VARS["sigma"], id="sigma+vars"),
+])
+def test_udfs_backtest_on_influxdb_history_gives_what_the_kapacitor_task_wrote(
+    kapacitor_stack: Any, influxdb_server: Any, influxdb_database: str, script: Path, vars_path: Path | None,
+    tmp_path: Path,
+) -> None:
+    """``udfs backtest`` reads the series from InfluxDB the way the script would and replays
+    it through the UDF with the script's options: the same points as the real task."""
+    from click.testing import CliRunner
+
+    from udfs.cli import main
+    from udfs.io.lineprotocol import parse_lines
+
+    kapacitor: KapacitorServer = kapacitor_stack.kapacitor
+    db = influxdb_database
+    text = retarget_dbrp(script.read_text(), db, "autogen")
+    vars_doc = _vars(db, vars_path, batch=False)
+    vars_doc["emit"] = {"type": "string", "value": "all"}
+    plan = plan_task(text, vars_doc)
+    start = _start_ns()
+    records = make_input(plan.measurement or "cpu", _fields_of(plan.options), plan.group_by, start)
+    influxdb_server.client().write_points([line(r) for r in records], database=db, protocol="line",
+                                          time_precision="n")
+    task_id = f"bt-{uuid.uuid4().hex[:6]}"
+    kapacitor.define(task_id, text, dbrps=[], vars=vars_doc)
+    try:
+        for first in range(0, len(records), 200):
+            kapacitor.write(db, "autogen", [line(r) for r in records[first:first + 200]])
+        wait_for_output(kapacitor, task_id, plan.udf, fed=len(records), written=len(records))
+        got = comparable(read_output(influxdb_server, db))
+    finally:
+        kapacitor.delete(task_id)
+    script_file, vars_file, out = tmp_path / script.name, tmp_path / "vars.json", tmp_path / "out.lp"
+    script_file.write_text(text)
+    vars_file.write_text(json.dumps(vars_doc))
+    from datetime import datetime, timezone
+
+    def rfc(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    done = CliRunner().invoke(main, [
+        "backtest", str(script_file), "--vars", str(vars_file), "--influx-url", influxdb_server.url,
+        "--start", rfc(start), "--stop", rfc(records[-1].time), "-O", str(out),
+    ])
+    assert done.exit_code == 0, done.output
+    backtested = [{"time": r.time, **r.tags, **r.fields} for r in parse_lines(out.read_text().splitlines())]
+    assert_same_points(got, backtested)
