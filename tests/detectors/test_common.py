@@ -212,6 +212,31 @@ def check_snapshot_round_trip(case: Case) -> None:
             assert same_verdict(restored.update(t, x), original.update(t, x)), (cut, t, x)
 
 
+def check_corrupted_state(case: Case) -> None:
+    """A snapshot with a wrong type in it is refused by ``from_state`` or harmless, never a crash later.
+
+    The UDF restores a refused snapshot by starting fresh (and says so); a state that
+    was accepted but fails at the next point would stop the Kapacitor task.
+    """
+    stream = case.stream(case.window + 40)
+    original = case.make()
+    for t, x in stream[: case.window + 20]:
+        original.update(t, x)
+    state = json.loads(json.dumps(original.state_dict()))
+    for key in [k for k in state if k != "params"]:
+        for wrong in (None, "text", -1, [], {}):
+            corrupted = {**state, key: wrong}
+            try:
+                restored = case.cls.from_state(corrupted)
+            except Exception:
+                continue
+            for t, x in stream[case.window + 20 :]:
+                try:
+                    restored.update(t, x)
+                except Exception as exc:
+                    raise AssertionError(f"{key}={wrong!r} was restored, then failed: {exc!r}") from exc
+
+
 def check_non_finite(case: Case) -> None:
     stream = case.stream(2 * case.window)
     for warm in (0, len(stream)):
@@ -265,6 +290,7 @@ CHECKS: tuple[Callable[[Case], None], ...] = (
     check_update_is_score_then_learn,
     check_score_one_does_not_mutate,
     check_snapshot_round_trip,
+    check_corrupted_state,
     check_non_finite,
     check_constant_series,
     check_deterministic,

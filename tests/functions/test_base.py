@@ -65,6 +65,14 @@ class WithDetectorParam(UDF):
         check_param("alpha", config["alpha"], Interval(float, 0, 1, closed="neither"))
 
 
+class WithFileAtInit(UDF):
+    name = "with_file_at_init"
+    summary = "configure() opens a file the system refuses."
+
+    def configure(self, config: dict[str, Any]) -> None:
+        raise OSError(36, "File name too long", "x" * 300)
+
+
 @pytest.mark.parametrize(
     "udf_cls, request_, words",
     [
@@ -73,8 +81,10 @@ class WithDetectorParam(UDF):
         (MovingAverage, init_request(field="v", size=2.0), ["size()", "must be INT", "got DOUBLE"]),
         (MovingAverage, init_request(field="v", window=3), ["unknown option window()", "field", "size", "as"]),
         (WithDetectorParam, init_request(alpha=1.5), ["alpha", "got 1.5"]),
+        # An OSError of configure (a file it opens) refuses the task instead of stopping it with a traceback.
+        (WithFileAtInit, init_request(), ["File name too long"]),
     ],
-    ids=["missing", "constraint", "type", "unknown", "configure"],
+    ids=["missing", "constraint", "type", "unknown", "configure", "os-error"],
 )
 def test_init_failure_is_an_init_response(
     udf_cls: type[UDF], request_: pb.InitRequest, words: list[str], caplog: pytest.LogCaptureFixture

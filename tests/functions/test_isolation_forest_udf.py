@@ -328,6 +328,16 @@ def _tamper(model_dir: Path, tmp_path: Path, case: str) -> str:
             f.rename(outside / f.name)
         (model_dir / "printer.joblib").symlink_to(outside / "printer.joblib")
         (model_dir / "printer.json").symlink_to(outside / "printer.json")
+    elif case in ("symlink loop", "symlink loop in the directory"):
+        for f in (joblib_file, meta_file):
+            f.unlink()
+        (model_dir / "printer.joblib").symlink_to(model_dir / "printer.json")
+        (model_dir / "printer.json").symlink_to(model_dir / "printer.joblib")
+        if case == "symlink loop in the directory":
+            (model_dir / "loop").symlink_to(model_dir / "loop")
+            return "loop/printer"
+    elif case == "name too long":
+        return "p" * 300  # ENAMETOOLONG from the file system, not a missing file
     return {"traversal": "../models/printer", "absolute": str(model_dir / "printer")}.get(case, "printer")
 
 
@@ -340,6 +350,9 @@ def _tamper(model_dir: Path, tmp_path: Path, case: str) -> str:
         ("checksum", ["does not match the sha256"]),
         ("tampered", ["does not match the sha256"]),
         ("no metadata", ["no metadata printer.json"]),
+        ("symlink loop", ["cannot be resolved", "Symlink loop"]),
+        ("symlink loop in the directory", ["cannot be resolved"]),
+        ("name too long", ["File name too long", "(300 characters)"]),
     ],
 )
 def test_unsafe_or_spoiled_models_are_refused_before_unpickling(

@@ -191,6 +191,10 @@ class Consensus(Detector):
         from udfs.detectors import REGISTRY
 
         detector = cls(**state["params"])
-        detector._members = {name: REGISTRY[name].from_state(s) for name, s in state["members"].items()}
-        detector._ranks = {name: PercentileRank.from_state(s) for name, s in state["ranks"].items()}
+        members, ranks = state["members"], state["ranks"]
+        if not (isinstance(members, dict) and isinstance(ranks, dict) and members.keys() == ranks.keys()
+                == detector._members.keys()):
+            raise ValueError(f"consensus state does not hold one member and one rank for each of {detector.detectors}")
+        detector._members = {name: REGISTRY[name].from_state(s) for name, s in members.items()}
+        detector._ranks = {name: PercentileRank.from_state(s) for name, s in ranks.items()}
         return detector

@@ -241,6 +241,37 @@ class EdgeDetector(Detector):
     def from_state(cls, state: Mapping[str, Any]) -> EdgeDetector:
         detector = cls(**state["params"])
         for key in _SCALAR_STATE:
-            setattr(detector, f"_{key}", state[key])
-        detector._change_times.extend(int(c) for c in state["change_times"])
+            value = state[key]
+            if not _valid_scalar(key, value):
+                raise ValueError(f"edge state {key!r} is {value!r}, not {_SCALAR_KINDS.get(key, 'a state or null')}")
+            setattr(detector, f"_{key}", value)
+        times = state["change_times"]
+        if not isinstance(times, list) or not all(_is_int(c) for c in times):
+            raise ValueError("edge state 'change_times' is not a list of integer times")
+        detector._change_times.extend(times)
         return detector
+
+
+# What from_state accepts, so that a snapshot that would fail at the next point
+# ("entered": null) is refused at restore instead.
+_SCALAR_KINDS = {
+    "started": "a bool", "entered": "an integer time", "changes": "a count",
+    "candidate_since": "an integer time or null", "previous_duration": "an integer duration or null",
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _valid_scalar(key: str, value: Any) -> bool:
+    if key == "started":
+        return isinstance(value, bool)
+    if key == "entered":
+        return _is_int(value)
+    if key == "changes":
+        return _is_int(value) and value >= 0
+    if key in ("candidate_since", "previous_duration"):
+        return value is None or _is_int(value)
+    # A state: what _as_state makes of a value (no NaN, nothing but str, bool, int, float), or None.
+    return value is None or (isinstance(value, (str, bool, int, float)) and _same(_as_state(value), value))

@@ -264,6 +264,9 @@ class IsolationForestDetector(Detector):
         detector._external = bool(state["external"])
         if not 0 <= detector._pending <= len(detector._history):
             raise ValueError(f"pending {detector._pending} is outside the history")
+        widths = {len(row) for row in detector._history}
+        if detector._n_features is not None and (detector._n_features < 1 or widths - {detector._n_features}):
+            raise ValueError(f"n_features {detector._n_features} does not fit the history's rows")
         if fit and detector.awaiting_model:
             detector.install_model(detector.fit_model(detector.training_set()))
         return detector

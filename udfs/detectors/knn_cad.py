@@ -145,4 +145,8 @@ class KnnConformal(Detector):
         detector._values.extend(float(v) for v in state["values"])
         detector._alphas.extend(float(a) for a in state["alphas"])
         detector._rest = int(state["rest"])
+        if detector._alphas and not detector._ready():
+            raise ValueError("knn_cad state has calibration scores but not the values they were computed from")
+        if not 0 <= detector._rest <= detector.rest_period:
+            raise ValueError(f"knn_cad rest {detector._rest} is outside 0..rest_period")
         return detector

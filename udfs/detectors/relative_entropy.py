@@ -168,4 +168,6 @@ class RelativeEntropy(Detector):
             detector._low, detector._high = (float(v) for v in state["range"])
         detector._hypotheses = [np.array(h, dtype=np.float64) for h in state["hypotheses"]]
         detector._matches = [int(m) for m in state["matches"]]
+        if len(detector._matches) != len(detector._hypotheses) or len(detector._hypotheses) > detector.max_hypotheses:
+            raise ValueError("relative_entropy state has not one match count per hypothesis")
         return detector

@@ -188,4 +188,11 @@ class ZScore(Detector):
         detector._peak = float(state["peak"])
         detector._updates = int(state["updates"])
         detector._seen = int(state["seen"])
+        numbers = (detector._shift, detector._mean, detector._m2, detector._peak)
+        if not all(map(math.isfinite, numbers)) or detector._m2 < 0 or detector._peak < 0 or detector._updates < 0:
+            raise ValueError("zscore state holds impossible sums")
+        if not 0 <= detector._seen <= detector.min_periods or (
+            detector.mode == "rolling" and detector._seen > len(detector._values)
+        ):
+            raise ValueError(f"zscore state has seen {detector._seen} values, which its window does not hold")
         return detector

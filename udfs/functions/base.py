@@ -141,7 +141,9 @@ class UDF(Handler):
         try:
             config = self.options.parse(request.options)
             self.configure(config)
-        except (OptionError, InvalidParameterError) as exc:
+        except (OptionError, InvalidParameterError, OSError) as exc:
+            # OSError: a file configure() opens (a model) that the system refuses: a refusal of
+            # this task, not an ErrorResponse that reads as the UDF crashing.
             self.log.error("task %s node %s: init refused: %s", self.task_id, self.node_id, exc)
             return udf_pb2.InitResponse(success=False, error=f"{self.name}: {exc}")
         self.config = config

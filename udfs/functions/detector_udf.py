@@ -265,8 +265,14 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         return out
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _set_detail(point: udf_pb2.Point, key: str, value: Any) -> None:
-    # None and non-finite floats are left out: InfluxDB cannot store them.
+    # None, non-finite floats and integers beyond int64 (a duration between points more
+    # than 292 years apart) are left out: neither the protocol nor InfluxDB can hold them.
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return
+    if isinstance(value, int) and value not in _INT64:
         return
     set_field(point, key, value)

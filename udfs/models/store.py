@@ -77,8 +77,8 @@ TICKscript may only choose a directory inside it
     if not option:
         return base
     candidate = Path(option) if Path(option).is_absolute() else base / option
-    resolved_base = base.resolve()
-    resolved = candidate.resolve()
+    resolved_base = _resolve(base, "the model directory")
+    resolved = _resolve(candidate, f"model_dir {option!r}")
     if resolved != resolved_base and resolved_base not in resolved.parents:
         raise ModelError(
             f"model_dir {option!r} is outside the model directory {str(base)!r} (${MODEL_PATH_ENV}); "
@@ -105,12 +105,20 @@ def model_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Pat
         raise ModelError(f"model name {name!r} must be relative to the model directory, not an absolute path")
     if ".." in relative.parts:
         raise ModelError(f"model name {name!r} must not contain '..'")
-    root = Path(directory).resolve()
-    paths = (root / f"{name}.joblib").resolve(), (root / f"{name}.json").resolve()
+    root = _resolve(Path(directory), "the model directory")
+    paths = tuple(_resolve(root / f"{name}{suffix}", f"model {name!r}") for suffix in (".joblib", ".json"))
     for path in paths:
         if not path.is_relative_to(root):
             raise ModelError(f"{path.name} resolves to {path}, outside the model directory {root} (a symlink?)")
-    return paths
+    return paths[0], paths[1]
+
+
+def _resolve(path: Path, what: str) -> Path:
+    """``path.resolve()``, with a symlink loop or a name the OS refuses (ENAMETOOLONG) as a ModelError."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: Python < 3.13's "Symlink loop from ..."
+        raise ModelError(f"{what} cannot be resolved: {exc}") from None
 
 
 def _sha256(data: bytes) -> str:
@@ -136,8 +144,16 @@ def save_model(model: Any, directory: str | os.PathLike[str], name: str, metadat
     return model_path
 
 
+def _is_file(path: Path, name: str) -> bool:
+    try:
+        return path.is_file()
+    except OSError as exc:  # ENAMETOOLONG and the like: not "missing", refused as what it is
+        shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
+        raise ModelError(f"model {shown}, its {path.suffix} file: {exc.strerror or exc}") from None
+
+
 def _read_metadata(path: Path, name: str) -> dict[str, Any]:
-    if not path.is_file():
+    if not _is_file(path, name):
         raise ModelError(f"model {name!r} has no metadata {path.name}: a model is loaded only with its checksum")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -168,9 +184,12 @@ def load_model(
         raise ModelError(f"model directory {str(root)!r} does not exist (option model_dir or ${MODEL_PATH_ENV})")
     model_path, meta_path = model_paths(root, name)
     metadata = _read_metadata(meta_path, name)
-    if not model_path.is_file():
+    if not _is_file(model_path, name):
         raise ModelError(f"model file {model_path.name} is missing from {root.resolve()}")
-    data = model_path.read_bytes()
+    try:
+        data = model_path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"model file {model_path.name} is unreadable: {exc}") from None
     if _sha256(data) != metadata["sha256"]:
         raise ModelError(
             f"{model_path.name} does not match the sha256 in {meta_path.name}: changed since training; not loaded"
