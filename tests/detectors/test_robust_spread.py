@@ -139,7 +139,7 @@ def test_sorted_window_is_numpy_to_the_bit(kind: str) -> None:
             }[kind]()
             window.append(x)
             values = np.array(list(window))
-            assert window.sorted == sorted(values.tolist())
+            assert list(window.sorted) == sorted(values.tolist())
             median = float(np.median(values))
             assert window.median() == median
             assert [window.quantile(q) for q in (0.25, 0.75)] == np.percentile(values, [25, 75]).tolist()

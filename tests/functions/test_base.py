@@ -23,6 +23,7 @@ from udfs.functions.base import UDF, SkipLog, numeric_field
 from udfs.functions.mirror import Mirror
 from udfs.functions.moving_average import MovingAverage
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
+from udfs.functions.snapshots import decode_snapshot
 from udfs.params.constraints import Interval, check_param
 from udfs.protocol import Agent, FrameDecoder, encode_frame
 from udfs.protocol import udf_pb2 as pb
@@ -154,7 +155,8 @@ def _valid_snapshot() -> bytes:
 
 
 def _document(**changes: Any) -> bytes:
-    document = json.loads(_valid_snapshot())
+    """A version 1 (JSON) snapshot, as UDFs wrote them before the container, with ``changes``."""
+    document = decode_snapshot(_valid_snapshot())
     document.update(changes)
     return json.dumps(document).encode()
 
@@ -170,6 +172,9 @@ CORRUPT = {
     "future-version": _document(version=MovingAverage.state_version + 1),
     "no-format": _document(format="something-else"),
     "truncated": _valid_snapshot()[: len(_valid_snapshot()) // 2],
+    "truncated-json": _document()[: len(_document()) // 2],
+    "container-header-only": _valid_snapshot()[:12],
+    "container-future-version": _valid_snapshot()[:8] + b"\x03" + _valid_snapshot()[9:],
     "state-null": _document(state=None),
     "state-no-groups": _document(state={}),
     "groups-list": _document(state={"groups": [[1.0, 2.0]]}),
@@ -230,18 +235,18 @@ def test_snapshot_is_always_bytes_for_every_udf(name: str) -> None:
     response = udf.snapshot()
     assert isinstance(response, pb.SnapshotResponse)
     assert isinstance(response.snapshot, bytes)
-    document = json.loads(response.snapshot)
+    document = decode_snapshot(response.snapshot)
     assert (document["format"], document["udf"], document["version"]) == ("udfs-snapshot", name, udf.state_version)
     # What Kapacitor stores comes back on restart: restoring it must succeed.
     assert load(name)().restore(pb.RestoreRequest(snapshot=response.snapshot)).success
 
 
-def test_snapshot_with_state_is_bytes_and_json() -> None:
+def test_snapshot_with_state_is_bytes_and_decodes() -> None:
     harness = moving_average()
     harness.feed(_stream(7, 50, GROUPS, exact=True))
     data = harness.udf.snapshot().snapshot
     assert isinstance(data, bytes)
-    groups = json.loads(data)["state"]["groups"]
+    groups = decode_snapshot(data)["state"]["groups"]
     assert set(groups) == set(GROUPS)
     assert all(isinstance(v["values"], list) and len(v["values"]) <= 4 for v in groups.values())
 

@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from udfs.functions import load
+from udfs.functions.snapshots import decode_snapshot
 from udfs.protocol import udf_pb2 as pb
 
 from .harness import Harness
@@ -39,7 +40,7 @@ def test_edge_durations_beyond_int64_are_left_out(emit: str) -> None:
 def test_edge_snapshot_with_a_null_time_starts_fresh(caplog: pytest.LogCaptureFixture) -> None:
     first = Harness(load("edge")(), field="state")
     first.feed([state_point(1_000, "SHOWTIME"), state_point(2_000, "TRAINING")])
-    document = json.loads(first.udf.snapshot().snapshot)
+    document = decode_snapshot(first.udf.snapshot().snapshot)
     document["state"]["groups"]["line=1"]["entered"] = None
     second = Harness(load("edge")(), field="state")
     with caplog.at_level(logging.WARNING):

@@ -24,6 +24,7 @@ from udfs.detectors.calibration import calibrated
 from udfs.detectors.isolation_forest import IsolationForestDetector
 from udfs.functions import load
 from udfs.functions.isolation_forest import IsolationForestUDF
+from udfs.functions.snapshots import decode_snapshot
 from udfs.models.store import save_model
 from udfs.protocol import udf_pb2 as pb
 
@@ -249,7 +250,7 @@ def test_snapshot_restore_continues_with_identical_verdicts(cut: int) -> None:
     settled(original, stream[: cut - 2])
     original.feed(stream[cut - 2 : cut])  # cut=121: p2's first fit starts here, likely running at the snapshot
     snapshot = original.udf.snapshot().snapshot
-    assert b"joblib" not in snapshot and json.loads(snapshot)["state"]["model"] is None
+    assert b"joblib" not in snapshot and decode_snapshot(snapshot)["state"]["model"] is None
     original.udf.wait_for_fits(30)
     restored = forest(**options)
     assert restored.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success
@@ -297,7 +298,7 @@ def test_a_pretrained_model_scores_from_the_first_point(model_dir: Path) -> None
     assert h.udf.groups["printer=p1"].needs_fit() is False  # nothing is collected nor fitted
     # Snapshots name the model; a task with another (or no) model starts fresh from them.
     snapshot = h.udf.snapshot().snapshot
-    assert json.loads(snapshot)["state"]["model"]["name"] == "printer"
+    assert decode_snapshot(snapshot)["state"]["model"]["name"] == "printer"
     again = forest(field=FIELDS, model="printer", model_dir=str(model_dir), calibration="none",
                    cooldown=Duration(0))
     assert again.udf.restore(pb.RestoreRequest(snapshot=snapshot)).success and again.udf.groups

@@ -192,5 +192,5 @@ class InterquartileRange(Detector):
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> InterquartileRange:
         detector = cls(**state["params"])
-        detector._values = SortedWindow(detector.window, (float(v) for v in state["values"]))
+        detector._values = SortedWindow.restore(detector.window, state["values"])
         return detector

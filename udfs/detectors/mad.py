@@ -138,5 +138,5 @@ class MedianAbsoluteDeviation(Detector):
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> MedianAbsoluteDeviation:
         detector = cls(**state["params"])
-        detector._values = SortedWindow(detector.window, (float(v) for v in state["values"]))
+        detector._values = SortedWindow.restore(detector.window, state["values"])
         return detector

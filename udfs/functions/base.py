@@ -6,12 +6,12 @@ either is combined with :class:`PerGroupUDF` when it keeps state per Kapacitor
 group. It declares ``name``, ``summary`` and an
 :class:`~udfs.functions.options.OptionSet`, and implements ``configure``.
 Everything Kapacitor needs around that - Info, Init validation, Snapshot/Restore
-as versioned JSON, logging to stderr - lives in :class:`UDF` once.
+(versioned, in the container of :mod:`udfs.functions.snapshots`), logging to
+stderr - lives in :class:`UDF` once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from udfs.functions.options import OptionError, OptionSet
 from udfs.params.constraints import InvalidParameterError
-from udfs.protocol import EdgeType, Handler, metrics, udf_pb2
+from udfs.protocol import EdgeType, Handler, framing, metrics, udf_pb2
 
 __all__ = ["BatchUDF", "PerGroupUDF", "SkipLog", "StreamUDF", "UDF", "numeric_field"]
 
@@ -152,6 +152,8 @@ class UDF(Handler):
         return udf_pb2.InitResponse(success=True)
 
     def snapshot(self) -> udf_pb2.SnapshotResponse:
+        from udfs.functions.snapshots import encode_snapshot
+
         try:
             document = {
                 "format": SNAPSHOT_FORMAT,
@@ -159,21 +161,38 @@ class UDF(Handler):
                 "version": self.state_version,
                 "state": self.get_state(),
             }
-            data = json.dumps(document, separators=(",", ":"), allow_nan=True).encode()
+            data = encode_snapshot(document)
         except Exception:
             # Kapacitor stops a task whose UDF cannot answer a snapshot; losing the state
             # on the next restart is the lesser harm. An empty snapshot restores as fresh.
             self.log.exception("task %s: state cannot be saved, sending an empty snapshot", self.task_id)
             data = b""
+        limit = framing.MAX_SNAPSHOT_BYTES
+        if len(data) > limit:
+            # Kapacitor would keep it and send it back at the next start, where the agent's
+            # frame limit refuses it: the task would fail at every restart. Fresh is better.
+            self.log.error(
+                "task %s: snapshot of %d bytes (%s) exceeds the %d bytes a restore can read (the frame limit); "
+                "sending an empty snapshot, so this task restarts without its state. Lower .max_groups() or "
+                "the window options", self.task_id, len(data), self.state_summary(), limit,
+            )
+            metrics.count("udfs_snapshots_refused_total", udf=self.name)
+            data = b""
         return udf_pb2.SnapshotResponse(snapshot=data)
 
+    def state_summary(self) -> str:
+        """What the state holds, for log lines (a per-group UDF says how many groups)."""
+        return "state"
+
     def restore(self, request: udf_pb2.RestoreRequest) -> udf_pb2.RestoreResponse:
+        from udfs.functions.snapshots import decode_snapshot
+
         # A failed restore stops the Kapacitor task for good, so every problem here is
         # logged and answered with success: the UDF starts fresh instead.
         try:
             if not request.snapshot:
                 raise ValueError("the snapshot is empty")
-            document = json.loads(request.snapshot.decode())
+            document = decode_snapshot(request.snapshot)
             if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
                 raise ValueError("not a udfs snapshot")
             if document.get("udf") != self.name:
@@ -280,6 +299,9 @@ class PerGroupUDF(UDF, Generic[S]):
 
     def gauges(self) -> dict[str, float]:
         return {"groups": len(self.groups)}
+
+    def state_summary(self) -> str:
+        return f"{len(self.groups)} groups"
 
     def group_state(self, group: str) -> S:
         state = self.groups.get(group)

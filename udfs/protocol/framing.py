@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError, Message
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
+    "MAX_SNAPSHOT_BYTES",
     "FrameDecoder",
     "FrameError",
     "TruncatedFrameError",
@@ -32,15 +33,17 @@ __all__ = [
     "encode_varint",
     "encode_point_response",
     "is_keepalive_request",
+    "max_snapshot_bytes",
+    "restore_request_size",
     "point_request_body",
     "split_frames",
 ]
 
 #: Largest message accepted, in bytes: the one frame limit of the project (the agent,
 #: the decoders and the snapshot writers all use this). A Kapacitor point is a few
-#: hundred bytes; only a snapshot of many groups comes near it; a length above it is
-#: garbage, not data.
-DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+#: hundred bytes; only a snapshot of many groups comes near it (ten thousand groups of
+#: 1,000 float64 values are 80 MB); a length above it is garbage, not data.
+DEFAULT_MAX_FRAME = 128 * 1024 * 1024
 
 _MAX_VARINT_BYTES = 10
 
@@ -79,6 +82,43 @@ def _varint(value: int) -> bytes:
     if value < 16384:
         return _VARINTS[value]
     return encode_varint(value)
+
+
+def _varint_size(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
+
+
+def restore_request_size(snapshot_bytes: int) -> int:
+    """Bytes of ``Request(restore=RestoreRequest(snapshot=...))`` carrying ``snapshot_bytes`` bytes.
+
+    Two length-delimited fields, each a one-byte tag (fields 5 and 1) and a varint
+    length; the frame's own length prefix is not part of a frame's size.
+
+    >>> from udfs.protocol import udf_pb2 as pb
+    >>> len(pb.Request(restore=pb.RestoreRequest(snapshot=b"x" * 300)).SerializeToString())
+    306
+    >>> restore_request_size(300)
+    306
+    """
+    inner = 1 + _varint_size(snapshot_bytes) + snapshot_bytes if snapshot_bytes else 0  # empty: left out
+    return 1 + _varint_size(inner) + inner
+
+
+def max_snapshot_bytes(max_frame: int) -> int:
+    """The largest snapshot whose RestoreRequest a decoder with ``max_frame`` still reads.
+
+    A UDF must not write a snapshot larger than this: Kapacitor would store it and send
+    it back at the next start, and the agent would refuse the frame, failing the task
+    at every restart.
+    """
+    n = max_frame
+    while restore_request_size(n) > max_frame:
+        n -= 1
+    return n
+
+
+#: The snapshot limit that goes with :data:`DEFAULT_MAX_FRAME` (what the UDFs' writers check).
+MAX_SNAPSHOT_BYTES = max_snapshot_bytes(DEFAULT_MAX_FRAME)
 
 
 def encode_frame(message: Message) -> bytes:

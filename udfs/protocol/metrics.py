@@ -31,6 +31,8 @@ HELP: dict[str, tuple[str, str]] = {
     "udfs_connections_open": ("gauge", "Connections open now."),
     "udfs_groups": ("gauge", "Kapacitor groups held in memory over the open connections."),
     "udfs_snapshots_total": ("counter", "Snapshot requests answered."),
+    "udfs_snapshots_refused_total": ("counter", "Snapshots too large for a restore to read, sent empty instead."),
+    "udfs_groups_evicted_total": ("counter", "Groups forgotten to stay within max_groups or idle_timeout, by reason."),
     "udfs_snapshot_bytes_total": ("counter", "Bytes of snapshots sent."),
     "udfs_snapshot_seconds_total": ("counter", "Seconds spent building snapshots."),
     "udfs_accept_errors_total": ("counter", "accept() or thread-start failures the server backed off from."),

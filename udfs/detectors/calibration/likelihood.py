@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from udfs.detectors._float_ring import FloatRing
 from udfs.detectors.calibration.base import LEARNING, Calibration, Calibrator
 from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS as _P
 from udfs.params.declaration import ParamSet
@@ -59,7 +60,8 @@ class AnomalyLikelihood(Calibrator):
         super().__init__(**params)
         self._seen = 0
         self._recent: deque[float] = deque(maxlen=self.short_window)
-        self._averages: deque[float] = deque(maxlen=self.historic_window)
+        # Raw doubles: up to historic_window (8,640) per group, most of a calibrated UDF's memory.
+        self._averages = FloatRing(self.historic_window)
         self._mean = math.nan
         self._std = math.nan
         self._since_estimate = 0
