@@ -106,7 +106,7 @@ def test_init_success_keeps_task_and_node() -> None:
     udf = MovingAverage()
     assert udf.init(init_request(field="v")) == pb.InitResponse(success=True)
     assert (udf.task_id, udf.node_id, udf.initialized) == ("task", "node", True)
-    assert udf.config == {"field": "v", "size": 10, "as": "average"}
+    assert udf.config == {"field": "v", "size": 10, "as": "average", "max_groups": 10_000, "idle_timeout": 0}
 
 
 # -- snapshot / restore -----------------------------------------------------------------

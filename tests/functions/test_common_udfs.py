@@ -25,12 +25,12 @@ import pytest
 from udfs.detectors import REGISTRY as DETECTORS
 from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
 from udfs.functions import REGISTRY as UDFS
-from udfs.functions.base import UDF
+from udfs.functions.base import GROUP_PARAMETERS, UDF, PerGroupUDF
 from udfs.functions.detector_udf import DetectorUDF
 from udfs.functions.options import OptionSpec, ValueType
 from udfs.params.constraints import Interval, OneOf
 from udfs.params.declaration import Param
-from udfs.protocol import Agent, EdgeType, FrameDecoder, Outbox, encode_frame
+from udfs.protocol import Agent, EdgeType, FrameDecoder, Outbox, encode_frame, metrics
 from udfs.protocol import udf_pb2 as pb
 
 T0 = 1_700_000_000_000_000_000
@@ -197,7 +197,8 @@ def check_info_matches_declaration(cls: type[UDF]) -> None:
         own = {spec.name for spec in cls.own_options()}
         shown = {name for name in params if name not in cls.hidden_params}
         calibration = set(CALIBRATION_PARAMETERS) - own - shown if cls.is_calibrated() else set()
-        assert set(declared) == own | shown | calibration
+        groups = set(GROUP_PARAMETERS) - own - shown - calibration if cls.keeps_groups else set()
+        assert set(declared) == own | shown | calibration | groups
         for name in shown:
             spec = cls.options[name]
             assert spec.param == params[name] and spec.default == params[name].default
@@ -284,6 +285,45 @@ def check_groups_are_isolated(cls: type[UDF]) -> None:
         assert of_group(together, f"host={group}") == alone
 
 
+def _evictions(name: str, reason: str) -> float:
+    return sum(v for n, labels, v in metrics.METRICS.samples()
+               if n == "udfs_groups_evicted_total" and labels == {"udf": name, "reason": reason})
+
+
+def check_groups_are_bounded(cls: type[UDF]) -> None:
+    """``.max_groups()`` evicts the least recently seen group, ``.idle_timeout()`` an idle one; both counted."""
+    if not (issubclass(cls, PerGroupUDF) and cls.keeps_groups):
+        return
+    probe = Driver(cls)
+    alone = {g: Driver(cls).feed(stream(cls, (g,))) for g in ("a", "b", "c")}
+    probe.feed(stream(cls, ("a",)))
+    if not probe.udf.groups:  # the common stream is none of its input (a second stage's fields)
+        return
+    before = _evictions(cls.name, "max_groups")
+    bounded = Driver(cls, {**run_options(cls), "max_groups": 2})
+    out = [r for g in ("a", "b", "c") for r in bounded.feed(stream(cls, (g,)))]
+    assert list(bounded.udf.groups) == ["host=b", "host=c"]  # a, least recently seen, went when c came
+    assert _evictions(cls.name, "max_groups") == before + 1
+    for g in ("a", "b", "c"):  # evicted after its last point: every answer as if alone
+        assert of_group(out, f"host={g}") == alone[g]
+    # The order of last sight survives a snapshot: the next new group evicts b.
+    restored = Driver(cls, {**run_options(cls), "max_groups": 2})
+    assert restored.udf.restore(pb.RestoreRequest(snapshot=bounded.udf.snapshot().snapshot)).success
+    restored.feed([make_point(cls, POINTS_PER_GROUP, "d")])
+    assert list(restored.udf.groups) == ["host=c", "host=d"]
+
+    gap = 1000 * STEP
+    late = stream(cls, ("b",))
+    for p in late:
+        p.time += gap
+    before = _evictions(cls.name, "idle_timeout")
+    idle = Driver(cls, {**run_options(cls), "idle_timeout": 100 * STEP})
+    idle.feed(stream(cls, ("a",)))
+    idle.feed(late)
+    assert list(idle.udf.groups) == ["host=b"]
+    assert _evictions(cls.name, "idle_timeout") == before + 1
+
+
 def check_output_schema(cls: type[UDF]) -> None:
     if not issubclass(cls, DetectorUDF) or not cls.adds_output_schema:
         return
@@ -316,6 +356,7 @@ CHECKS = (
     check_init_refuses_bad_values,
     check_snapshot_restore_mid_stream,
     check_groups_are_isolated,
+    check_groups_are_bounded,
     check_output_schema,
 )
 CASES = [(name, check) for name in sorted(UDFS) for check in CHECKS]

@@ -3,7 +3,8 @@
 A UDF subclasses :class:`StreamUDF` and implements ``point`` (one call per stream
 point), or :class:`BatchUDF` and implements ``batch`` (one call per whole batch);
 either is combined with :class:`PerGroupUDF` when it keeps state per Kapacitor
-group. It declares ``name``, ``summary`` and an
+group, which also bounds the groups kept (``.max_groups()``, ``.idle_timeout()``,
+:data:`GROUP_PARAMETERS`). It declares ``name``, ``summary`` and an
 :class:`~udfs.functions.options.OptionSet`, and implements ``configure``.
 Everything Kapacitor needs around that - Info, Init validation, Snapshot/Restore
 (versioned, in the container of :mod:`udfs.functions.snapshots`), logging to
@@ -15,14 +16,21 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from udfs.functions.options import OptionError, OptionSet
+from udfs.functions.options import OptionError, OptionSet, OptionSpec
 from udfs.params.constraints import InvalidParameterError
+from udfs.params.declaration import Param, ParamSet
+from udfs.params.durations import format_duration
+from udfs.params.limits import MAX_DURATION_NS, MAX_GROUPS
 from udfs.protocol import EdgeType, Handler, framing, metrics, udf_pb2
 
-__all__ = ["BatchUDF", "PerGroupUDF", "SkipLog", "StreamUDF", "UDF", "numeric_field"]
+__all__ = [
+    "GROUP_PARAMETERS", "BatchUDF", "BurstLog", "PerGroupUDF", "SkipLog", "StreamUDF", "UDF", "numeric_field",
+    "with_group_options",
+]
 
 log = logging.getLogger("udfs.functions")
 
@@ -31,12 +39,17 @@ SNAPSHOT_FORMAT = "udfs-snapshot"
 S = TypeVar("S")
 
 
-class SkipLog:
-    """Log skipped points to stderr without flooding Kapacitor's log.
+class BurstLog:
+    """Log repeated events to stderr without flooding Kapacitor's log, and count them.
 
     The first ``burst`` messages of each kind are logged as they come; after that,
-    one summary line per ``interval`` seconds says how many were suppressed.
+    one summary line per ``interval`` seconds says how many were suppressed. Each
+    event bumps counter ``metric`` (labels ``udf`` and ``reason``, the kind).
     """
+
+    #: What happened, as the log lines say it: "skipped point: ...", "skipped 7 more points: ...",
+    #: "further 'bad value' skips are summarised ...".
+    verb, noun, events, metric = "logged", "events", "events", "udfs_events_total"
 
     def __init__(self, logger: logging.Logger, *, burst: int = 5, interval: float = 60.0, udf: str = "") -> None:
         self._log = logger
@@ -48,23 +61,36 @@ class SkipLog:
         self._last_summary = time.monotonic()
         self.total = 0
 
-    def skip(self, kind: str, message: str, *args: Any) -> None:
+    def event(self, kind: str, message: str, *args: Any) -> None:
         self.total += 1
-        metrics.count("udfs_points_skipped_total", udf=self._udf, reason=kind)
+        metrics.count(self.metric, udf=self._udf, reason=kind)
         count = self._counts.get(kind, 0) + 1
         self._counts[kind] = count
         if count <= self._burst:
-            self._log.warning("skipped point: " + message, *args)
+            self._log.warning(f"{self.verb} {self.noun[:-1]}: " + message, *args)
             if count == self._burst:
-                self._log.warning("further '%s' skips are summarised every %.0fs", kind, self._interval)
+                self._log.warning("further '%s' %s are summarised every %.0fs", kind, self.events, self._interval)
             return
         self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
         now = time.monotonic()
         if now - self._last_summary >= self._interval:
             for k, n in self._suppressed.items():
-                self._log.warning("skipped %d more points: %s", n, k)
+                self._log.warning("%s %d more %s: %s", self.verb, n, self.noun, k)
             self._suppressed.clear()
             self._last_summary = now
+
+
+class SkipLog(BurstLog):
+    """Skipped points (``skip(kind, message, *args)``), counted as ``udfs_points_skipped_total``."""
+
+    verb, noun, events, metric = "skipped", "points", "skips", "udfs_points_skipped_total"
+
+    def skip(self, kind: str, message: str, *args: Any) -> None:
+        self.event(kind, message, *args)
+
+
+class _EvictionLog(BurstLog):
+    verb, noun, events, metric = "evicted", "groups", "evictions", "udfs_groups_evicted_total"
 
 
 def numeric_field(point: udf_pb2.Point, field: str) -> float | str:
@@ -281,12 +307,65 @@ class BatchUDF(UDF):
         self.outbox.end_batch(end)
 
 
+#: How many groups a per-group UDF keeps, declared once for every one of them. Defaults:
+#: 10,000 groups (a window of 1,000 values in each is about 170 MB), idle groups kept
+#: (0s) since a group that reports once a day is not idle after an hour.
+GROUP_PARAMETERS = ParamSet(
+    max_groups=Param.integer(
+        10_000, "Groups kept in memory; a new group beyond this evicts the least recently seen one "
+        "(logged, counted in udfs_groups_evicted_total). Set it above the number of series.",
+        low=1, high=MAX_GROUPS,
+    ),
+    idle_timeout=Param.duration(
+        0, "Evict a group once the newest point of any group is this much later than its last point "
+        "(point time, not wall clock); 0s: never.", low=0, high=MAX_DURATION_NS,
+    ),
+)
+
+
+def with_group_options(specs: Iterable[OptionSpec]) -> list[OptionSpec]:
+    """``specs`` followed by the options of :data:`GROUP_PARAMETERS` they do not have yet."""
+    out = list(specs)
+    taken = {spec.name for spec in out}
+    return out + [OptionSpec.from_param(p) for p in GROUP_PARAMETERS.values() if p.name not in taken]
+
+
 class PerGroupUDF(UDF, Generic[S]):
-    """A UDF that keeps independent state per Kapacitor group (``point.group``)."""
+    """A UDF that keeps independent state per Kapacitor group (``point.group``), a bounded number of them.
+
+    The point path calls :meth:`group_state` with the point's time: that marks the
+    group as seen, and evicts the least recently seen group beyond ``.max_groups()``
+    and groups idle for ``.idle_timeout()``. A subclass that keeps more per group
+    than ``groups`` extends :meth:`forget_group`. Options listed by hand get the two
+    group options added (:func:`with_group_options`).
+    """
+
+    #: False for a UDF that keeps nothing across calls (a batch scored on its own): no group options.
+    keeps_groups: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        listed = cls.__dict__.get("options")
+        if isinstance(listed, OptionSet) and cls.keeps_groups:
+            cls.options = OptionSet(with_group_options(listed))
 
     def __init__(self) -> None:
         super().__init__()
         self.groups: dict[str, S] = {}
+        # Group -> time of its latest point (None: restored from a snapshot without times);
+        # least recently seen first.
+        self._seen: OrderedDict[str, int | None] = OrderedDict()
+        self._clock: int | None = None  # the latest point time of any group
+        self.max_groups = int(GROUP_PARAMETERS["max_groups"].default)
+        self.idle_timeout = 0
+        self.evictions = _EvictionLog(self.log, udf=self.name)
+
+    def init(self, request: udf_pb2.InitRequest) -> udf_pb2.InitResponse:
+        response = super().init(request)
+        if response.success:
+            self.max_groups = self.config.get("max_groups", self.max_groups)
+            self.idle_timeout = self.config.get("idle_timeout", self.idle_timeout)
+        return response
 
     def new_group(self, group: str) -> S:
         raise NotImplementedError
@@ -303,22 +382,82 @@ class PerGroupUDF(UDF, Generic[S]):
     def state_summary(self) -> str:
         return f"{len(self.groups)} groups"
 
-    def group_state(self, group: str) -> S:
+    def group_state(self, group: str, time: int | None = None) -> S:
+        """The state of ``group`` (made on first use); ``time``: the group has a point at that time."""
         state = self.groups.get(group)
+        if time is not None:
+            seen = self._seen
+            if group in seen:
+                seen.move_to_end(group)
+            seen[group] = time
+            if self._clock is None or time > self._clock:
+                self._clock = time
         if state is None:
+            self._seen.setdefault(group, time)
             state = self.groups[group] = self.new_group(group)
+            if len(self.groups) > self.max_groups:
+                self._evict_beyond_max(keep=group)
+        if time is not None and self.idle_timeout:
+            self._evict_idle(keep=group)
         return state
 
+    def _evict_beyond_max(self, keep: str | None = None) -> None:
+        for group in list(self._seen):
+            if len(self.groups) <= self.max_groups:
+                return
+            if group != keep:
+                self.evict(group, "max_groups", f"max_groups {self.max_groups} reached")
+
+    def _evict_idle(self, keep: str) -> None:
+        clock, seen = self._clock, self._seen
+        assert clock is not None
+        while seen:
+            group, last = next(iter(seen.items()))
+            if last is None:  # restored without a time: count it as seen now
+                seen[group] = clock
+                seen.move_to_end(group)
+                continue
+            if group == keep or clock - last <= self.idle_timeout:
+                return
+            idle, timeout = format_duration(clock - last), format_duration(self.idle_timeout)
+            self.evict(group, "idle_timeout", f"no point for {idle}, idle_timeout {timeout}")
+
+    def evict(self, group: str, reason: str, why: str) -> None:
+        """Forget ``group`` for ``reason`` (the counter's label), logging ``why``."""
+        self.forget_group(group)
+        self.evictions.event(reason, "task %s group %s: %s; a later point starts it afresh",
+                             self.task_id, group or "(no group)", why)
+
+    def forget_group(self, group: str) -> None:
+        """Drop everything kept for ``group`` (extend to drop more than ``groups``)."""
+        self.groups.pop(group, None)
+        self._seen.pop(group, None)
+
     def get_state(self) -> Any:
-        return {"groups": {g: self.group_to_json(s) for g, s in self.groups.items()}}
+        # In order from least to most recently seen, so that eviction picks up where it was.
+        order = [g for g in self._seen if g in self.groups] + [g for g in self.groups if g not in self._seen]
+        return {
+            "groups": {g: self.group_to_json(self.groups[g]) for g in order},
+            "seen": {g: self._seen.get(g) for g in order},
+        }
 
     def set_state(self, state: Any) -> None:
         groups = state["groups"]
         if not isinstance(groups, dict):
             raise ValueError("groups is not a mapping")
+        seen = state.get("seen") or {}  # absent from snapshots before max_groups
+        if not isinstance(seen, dict) or not all(t is None or isinstance(t, int) for t in seen.values()):
+            raise ValueError("seen is not a mapping of groups to point times")
         # Build everything first so a bad entry leaves no half-restored state behind.
         restored = {str(g): self.group_from_json(s) for g, s in groups.items()}
         self.groups = restored
+        self._seen = OrderedDict((g, seen.get(g)) for g in restored)
+        known = [t for t in self._seen.values() if t is not None]
+        self._clock = max(known) if known else None
+        if len(self.groups) > self.max_groups:
+            self._evict_beyond_max()
 
     def reset_state(self) -> None:
         self.groups = {}
+        self._seen = OrderedDict()
+        self._clock = None

@@ -78,7 +78,7 @@ class ContinuousPrediction(BatchUDF, DetectorUDF):
 
     def batch(self, begin: udf_pb2.BeginBatch, points: Sequence[udf_pb2.Point],
               end: udf_pb2.EndBatch) -> list[udf_pb2.Point]:
-        series = self.group_state(begin.group)
+        series = self.group_state(begin.group, end.tmax)
         times = []
         for p in sorted(points, key=lambda p: p.time):
             times.append(p.time)

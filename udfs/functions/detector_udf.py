@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
-from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field
+from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field, with_group_options
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.functions.window_fit import WindowFit
 from udfs.params.constraints import OneOf
@@ -65,7 +65,8 @@ class _DerivedOptions:
 
     A UDF that still lists its options itself (``options = OptionSet([...])`` in its
     class body) keeps that list. Either way the calibration options follow when the
-    UDF :meth:`~DetectorUDF.is_calibrated`. Computed on first access (Info, Init, the
+    UDF :meth:`~DetectorUDF.is_calibrated`, and the group options (``.max_groups()``,
+    ``.idle_timeout()``) of every per-group UDF. Computed on first access (Info, Init, the
     docs), not at import, and cached per class.
     """
 
@@ -84,7 +85,7 @@ class _DerivedOptions:
             if cls.is_calibrated():
                 taken = {spec.name for spec in specs}
                 specs += [OptionSpec.from_param(p) for p in CALIBRATION_PARAMETERS.values() if p.name not in taken]
-            cached = OptionSet(specs)
+            cached = OptionSet(with_group_options(specs) if cls.keeps_groups else specs)
             setattr(cls, "_derived_options", cached)  # noqa: B010 - cached on this very class
         return cached
 
@@ -205,6 +206,11 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         super().reset_state()
         self.alerting = {}
 
+    def forget_group(self, group: str) -> None:
+        super().forget_group(group)
+        self.alerting.pop(group, None)
+        self._window_fit.forget(group)
+
     def group_from_json(self, data: Any) -> Any:
         detector = self._detector_cls.from_state(data)
         if detector.params() != self.expected_params:
@@ -234,7 +240,7 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
             warning = self._window_fit.observe(point.group, point.time)
             if warning:
                 self.log.warning("task %s group %s: %s", self.task_id, point.group or "(no group)", warning)
-        verdict = self.group_state(point.group).update(point.time, value)
+        verdict = self.group_state(point.group, point.time).update(point.time, value)
         if self.calibration is not None:
             verdict = self.alerting_state(point.group).update(point.time, verdict)
         if verdict.is_anomaly:

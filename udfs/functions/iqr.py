@@ -25,6 +25,7 @@ class IqrBatch(BatchUDF, DetectorUDF):
     detector = "iqr"
     # A batch is its own window: no rolling window, scored as soon as it has a value.
     hidden_params = frozenset({"window", "min_periods"})
+    keeps_groups = False  # each batch is scored on its own
 
     def batch(
         self, begin: udf_pb2.BeginBatch, points: Sequence[udf_pb2.Point], end: udf_pb2.EndBatch

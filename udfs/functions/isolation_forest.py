@@ -144,8 +144,8 @@ class IsolationForestUDF(DetectorUDF):
     def new_group(self, group: str) -> Any:
         return self._prepare(super().new_group(group))
 
-    def group_state(self, group: str) -> Any:
-        detector = super().group_state(group)
+    def group_state(self, group: str, time: int | None = None) -> Any:
+        detector = super().group_state(group, time)
         future = self._fits.get(group)
         if future is not None and future.done():
             del self._fits[group]
@@ -162,7 +162,7 @@ class IsolationForestUDF(DetectorUDF):
             self.skips.skip("bad value", "%s at %d: %s", point.group or "(no group)", point.time, value.reason)
             return
         group = point.group
-        detector = self.group_state(group)  # installs a finished fit
+        detector = self.group_state(group, point.time)  # installs a finished fit
         held = self._held.get(group)
         if held and detector.has_model:
             self._release(group, detector)
@@ -204,6 +204,15 @@ class IsolationForestUDF(DetectorUDF):
         if self.calibration is None:
             return verdict
         return self.alerting_state(point.group).update(point.time, verdict)
+
+    def forget_group(self, group: str) -> None:
+        # An evicted group's held points go out unscored, as when the hold is full: none is lost.
+        for point, _ in self._held.pop(group, ()):
+            self._emit(point, None, None)
+        future = self._fits.pop(group, None)
+        if future is not None:
+            future.cancel()
+        super().forget_group(group)
 
     def _submit(self, group: str, detector: Any, data: Any) -> None:
         self._fits[group] = _fit_executor().submit(detector.fit_model, data)

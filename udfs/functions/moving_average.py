@@ -72,7 +72,7 @@ class MovingAverage(StreamUDF, PerGroupUDF[_Window]):
         if isinstance(value, str):
             self.skips.skip("bad value", "%s at %d: %s", point.group or "(no group)", point.time, value)
             return
-        window = self.group_state(point.group)
+        window = self.group_state(point.group, point.time)
         if len(window.values) == self.size:
             window.total -= window.values[0]
         window.values.append(value)

@@ -7,7 +7,7 @@ with a traceback (or an allocation the machine cannot make).
 
 from __future__ import annotations
 
-__all__ = ["MAX_COUNT", "MAX_DURATION_NS", "MAX_HISTORY", "MAX_LAGS", "MAX_TREES", "MAX_WINDOW"]
+__all__ = ["MAX_COUNT", "MAX_DURATION_NS", "MAX_GROUPS", "MAX_HISTORY", "MAX_LAGS", "MAX_TREES", "MAX_WINDOW"]
 
 #: Points a detector may keep per group.
 MAX_WINDOW = 10_000_000
@@ -18,6 +18,8 @@ MAX_HISTORY = 1_000_000
 MAX_TREES = 10_000
 #: Lagged values in one feature vector.
 MAX_LAGS = 1_000
+#: Groups one UDF instance may keep (``.max_groups()``).
+MAX_GROUPS = 10_000_000
 #: Any other count (changes, votes...).
 MAX_COUNT = 1_000_000_000
 #: The longest duration option: 100 years, far inside int64 nanoseconds.
