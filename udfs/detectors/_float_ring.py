@@ -43,6 +43,11 @@ class FloatRing:
         values, head = self._values, self._head
         return iter(values) if not head else chain(values[head:], values[:head])
 
+    def raw(self) -> array[float]:
+        """The values as one ``array('d')`` (a copy), oldest first."""
+        values, head = self._values, self._head
+        return values[head:] + values[:head] if head else array("d", values)
+
     def __getitem__(self, index: int) -> float:
         """The ``index``-th oldest value (``0`` is the oldest, ``-1`` the newest)."""
         n = len(self._values)

@@ -75,7 +75,13 @@ class SortedValues:
     __slots__ = ("sorted",)
 
     def __init__(self, values: Iterable[float] = ()) -> None:
-        self.sorted = array("d", sorted(values))
+        raw = values if isinstance(values, array) else array("d", values)
+        if len(raw) > 64:  # a restored window: numpy's stable sort orders equal values as sorted() does
+            import numpy as np
+
+            self.sorted = array("d", np.sort(np.frombuffer(raw, dtype=np.float64), kind="stable").tobytes())
+        else:
+            self.sorted = array("d", sorted(raw))
 
     def __len__(self) -> int:
         return len(self.sorted)
@@ -134,7 +140,7 @@ class SortedWindow(SortedValues):
 
     def __init__(self, maxlen: int, values: Iterable[float] = ()) -> None:
         self._order = FloatRing(maxlen, values)
-        super().__init__(self._order)
+        super().__init__(self._order.raw())
 
     @classmethod
     def restore(cls, maxlen: int, values: object) -> SortedWindow:

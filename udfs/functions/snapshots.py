@@ -84,8 +84,7 @@ def _as_array(values: list[Any] | tuple[Any, ...]) -> np.ndarray | None:
     kinds = set(map(type, values))
     if kinds == {float}:
         array = np.array(values, dtype="<f8")
-        with np.errstate(over="ignore"):  # beyond float32's range: inf, which the check below refuses
-            narrow = array.astype("<f4")
+        narrow = array.astype("<f4")  # beyond float32's range: inf, which the check below refuses
         # Bit for bit, NaN payloads and signed zeros included.
         if np.array_equal(narrow.astype("<f8").view("<u8"), array.view("<u8")):
             return narrow
@@ -104,7 +103,8 @@ def _as_array(values: list[Any] | tuple[Any, ...]) -> np.ndarray | None:
 def encode_snapshot(document: Mapping[str, Any]) -> bytes:
     """The container bytes of ``document`` (JSON-serialisable; numbers may be NaN or infinite)."""
     writer = _Writer()
-    body = writer.walk(dict(document))
+    with np.errstate(over="ignore"):  # float32 casts of values beyond its range: refused, not warned
+        body = writer.walk(dict(document))
     meta = json.dumps({"document": body, "arrays": writer.index}, separators=(",", ":"), allow_nan=True).encode()
     parts = [_HEADER.pack(MAGIC, CONTAINER_VERSION, 0, len(meta)), meta, b"\0" * (-(_HEADER.size + len(meta)) % 8)]
     for array in writer.arrays:
