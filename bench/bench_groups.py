@@ -160,8 +160,9 @@ def child_per_detector(points: int) -> list[dict[str, Any]]:
         cls = REGISTRY[name]
         if cls.wants != EdgeType.STREAM or not issubclass(cls, PerGroupUDF):
             continue
-        options = {k: v for k, v in UDFS[name]}
-        options["emit"] = "anomalies" if name != "edge" else "changes"
+        options = dict(UDFS[name])
+        if "emit" in {spec.name for spec in cls.options}:
+            options["emit"] = "anomalies" if name != "edge" else "changes"
         udf = new_udf(name, options)
         for request in requests:
             udf.point(request.point)

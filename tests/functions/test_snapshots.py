@@ -40,13 +40,18 @@ def same(a: object, b: object) -> bool:
 
 
 def random_value(rng: random.Random, depth: int = 0) -> object:
-    kind = rng.choice(["floats", "f32", "ints", "rows", "ragged", "mixed", "bools", "dict", "scalar", "short"])
+    kind = rng.choice(["floats", "f32", "decimals", "ints", "rows", "ragged", "mixed", "bools", "dict", "scalar",
+                       "short"])
     n = rng.choice([0, 1, MIN_ARRAY - 1, MIN_ARRAY, 100])
     if kind == "floats":
         specials = [math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, 1.7976931348623157e308]
         return [rng.choice(specials) if rng.random() < 0.1 else rng.gauss(50, 20) for _ in range(n)]
     if kind == "f32":  # exactly representable in float32: stored in 4 bytes, back as the same float64
         return [float(rng.randint(-1000, 1000)) / 4 for _ in range(n)]
+    if kind == "decimals":  # read from text: stored as int32 counts of 10**-k, back as the same doubles
+        k = rng.randint(0, 8)  # 7 and 8 places: more than the container scales, float64 then
+        values = [round(rng.gauss(50, 20), k) for _ in range(n)]
+        return values if rng.random() < 0.8 else [*values, math.nan, 3e9, -0.0]  # some that cannot be counts
     if kind == "ints":
         big = [2**63 - 1, -(2**63), 2**63, -(2**64)]  # the last two do not fit int64: JSON
         return [rng.choice(big) if rng.random() < 0.05 else rng.randint(-(10**12), 10**12) for _ in range(n)]
@@ -78,11 +83,13 @@ def test_round_trip_is_exact(seed: int) -> None:
 
 def test_long_numeric_lists_are_raw_arrays() -> None:
     values = [random.Random(1).gauss(0, 1) for _ in range(10_000)]
+    temperatures = [round(70 + 10 * math.sin(i / 50), 3) for i in range(10_000)]
     data = encode_snapshot({"values": values, "quarters": [i / 4 for i in range(10_000)],
-                            "times": list(range(0, 10**13, 10**9))})
-    # 8 bytes per float64, 4 per float32-exact value, 8 per int64; JSON text took ~19, ~7 and ~14.
-    assert len(data) < 8 * 10_000 + 4 * 10_000 + 8 * 10_000 + 400
-    assert same(decode_snapshot(data)["values"], values)
+                            "times": list(range(0, 10**13, 10**9)), "temperatures": temperatures})
+    # 8 bytes per float64, 4 per float32-exact or 3-decimal value, 8 per int64; JSON text took ~19, ~7, ~14, ~6.
+    assert len(data) < 8 * 10_000 + 4 * 10_000 + 8 * 10_000 + 4 * 10_000 + 500
+    decoded = decode_snapshot(data)
+    assert same(decoded["values"], values) and same(decoded["temperatures"], temperatures)
 
 
 def test_version_1_json_snapshots_still_restore() -> None:

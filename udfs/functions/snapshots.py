@@ -21,9 +21,12 @@ In the document an array is ``{"$array": index}``; a dict of the state that has 
 key ``"$array"`` or ``"$dict"`` itself (a Kapacitor group of that name) is written
 as ``{"$dict": [[key, value], ...]}``, so no state can be mistaken for a reference.
 A list becomes an array when it holds at least :data:`MIN_ARRAY` numbers, all
-floats (float32 if every one of them is a float32 exactly, else float64) or all
-integers within int64, or equally long rows of floats; decoding gives back the very
-same Python lists (``decode_snapshot(encode_snapshot(d)) == d``, bit for bit).
+floats or all integers within int64, or equally long rows of floats. Floats are
+written in 4 bytes when that loses nothing: as float32 when every one is a float32
+exactly, else as int32 counts of ``10**-k`` (k <= 6, an index entry's fourth item)
+when each divides back to the very same double (values read from text such as
+``73.967`` do); else as float64. Decoding gives back the very same Python lists
+(``decode_snapshot(encode_snapshot(d)) == d``, bit for bit).
 
 Examples
 --------
@@ -36,6 +39,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -50,7 +54,10 @@ CONTAINER_VERSION = 2
 MIN_ARRAY = 16
 
 _HEADER = struct.Struct("<8sIIQ")
-_DTYPES = {"<f8": np.dtype("<f8"), "<f4": np.dtype("<f4"), "<i8": np.dtype("<i8")}
+_DTYPES = {"<f8": np.dtype("<f8"), "<f4": np.dtype("<f4"), "<i8": np.dtype("<i8"), "<i4": np.dtype("<i4")}
+#: Most decimal places of a float array written as int32 counts of 10**-k.
+MAX_DECIMALS = 6
+_INT32_MAX = 2**31 - 1
 _RESERVED = ("$array", "$dict")
 
 
@@ -60,8 +67,9 @@ class _Writer:
         self.index: list[list[Any]] = []
         self.size = 0
 
-    def add(self, array: np.ndarray) -> dict[str, int]:
-        self.index.append([array.dtype.str, list(array.shape), self.size])
+    def add(self, array: np.ndarray, decimals: int | None) -> dict[str, int]:
+        entry = [array.dtype.str, list(array.shape), self.size]
+        self.index.append(entry if decimals is None else [*entry, decimals])
         self.arrays.append(array)
         self.size += -(-array.nbytes // 8) * 8
         return {"$array": len(self.arrays) - 1}
@@ -72,31 +80,55 @@ class _Writer:
                 return {"$dict": [[k, self.walk(v)] for k, v in value.items()]}
             return {k: self.walk(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            array = _as_array(value) if len(value) >= MIN_ARRAY else None
-            if array is not None:
-                return self.add(array)
+            found = _as_array(value) if len(value) >= MIN_ARRAY else None
+            if found is not None:
+                return self.add(*found)
             return [self.walk(v) for v in value]
         return value
 
 
-def _as_array(values: list[Any] | tuple[Any, ...]) -> np.ndarray | None:
-    """``values`` as an array that gives exactly them back with ``tolist()``, or None."""
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    # Bit for bit, NaN payloads and signed zeros included.
+    return bool(np.array_equal(a.view("<u8"), b.view("<u8")))
+
+
+def _as_decimals(values: list[float], array: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``values`` as int32 counts of 10**-k (k <= 6) that divide back to the same doubles, or None.
+
+    Measurements read from text ("73.967") are such decimals: 4 bytes instead of 8.
+    """
+    head = values[:4]
+    if not all(math.isfinite(v) and abs(v) <= _INT32_MAX for v in head):
+        return None
+    for k in range(MAX_DECIMALS + 1):
+        scale = 10.0**k
+        if not all(round(v * scale) / scale == v for v in head):
+            continue  # a cheap first look, so that most arrays of arbitrary doubles take no numpy pass
+        counts = np.round(array * scale)
+        if not (np.abs(counts) <= _INT32_MAX).all():  # NaN fails this too
+            return None
+        if _same_bits(counts / scale, array):
+            return counts.astype("<i4"), k
+    return None
+
+
+def _as_array(values: list[Any] | tuple[Any, ...]) -> tuple[np.ndarray, int | None] | None:
+    """``values`` as an array (and its decimal places, for counts of 10**-k) that gives them back exactly."""
     kinds = set(map(type, values))
     if kinds == {float}:
         array = np.array(values, dtype="<f8")
         narrow = array.astype("<f4")  # beyond float32's range: inf, which the check below refuses
-        # Bit for bit, NaN payloads and signed zeros included.
-        if np.array_equal(narrow.astype("<f8").view("<u8"), array.view("<u8")):
-            return narrow
-        return array
+        if _same_bits(narrow.astype("<f8"), array):
+            return narrow, None
+        return _as_decimals(list(values), array) or (array, None)
     if kinds == {int}:
         try:
-            return np.array(values, dtype="<i8")
+            return np.array(values, dtype="<i8"), None
         except OverflowError:
             return None
     if kinds == {list} and len({len(row) for row in values}) == 1 and values[0]:
         if set().union(*(set(map(type, row)) for row in values)) == {float}:
-            return np.array(values, dtype="<f8")
+            return np.array(values, dtype="<f8"), None
     return None
 
 
@@ -143,8 +175,9 @@ def decode_snapshot(data: bytes) -> Any:
 
 
 def _read_array(view: memoryview, base: int, entry: Any) -> list[Any]:
-    if not (isinstance(entry, list) and len(entry) == 3 and entry[0] in _DTYPES and isinstance(entry[1], list)
-            and all(isinstance(n, int) and n >= 0 for n in entry[1]) and isinstance(entry[2], int) and entry[2] >= 0):
+    if not (isinstance(entry, list) and len(entry) in (3, 4) and entry[0] in _DTYPES and isinstance(entry[1], list)
+            and all(isinstance(n, int) and n >= 0 for n in entry[1]) and isinstance(entry[2], int) and entry[2] >= 0
+            and (len(entry) == 3 or (entry[0] == "<i4" and entry[3] in range(MAX_DECIMALS + 1)))):
         raise ValueError(f"snapshot array entry {entry!r} is malformed")
     dtype, shape, offset = _DTYPES[entry[0]], entry[1], entry[2]
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
@@ -152,6 +185,8 @@ def _read_array(view: memoryview, base: int, entry: Any) -> list[Any]:
     if end > len(view):
         raise ValueError("snapshot array runs past the end of the snapshot")
     array = np.frombuffer(view[base + offset : end], dtype=dtype).reshape(shape)
+    if len(entry) == 4:  # decimals: the very division the writer checked
+        return (array.astype("<f8") / 10.0 ** entry[3]).tolist()  # type: ignore[no-any-return]
     values = array.astype("<f8") if dtype.kind == "f" else array
     return values.tolist()  # type: ignore[no-any-return]
 
