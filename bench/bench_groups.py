@@ -16,6 +16,7 @@ series; the snapshot bytes of that group, in the container and as JSON text.
 
     python bench/bench_groups.py --groups 10000 --window 1000 --json
     python bench/bench_groups.py --groups 10000 --window 1000 --option calibration=none --fill learn
+    python bench/bench_groups.py --groups 10000 --window 1000 --option calibration=none --fill learn --decimals 2
     python bench/bench_groups.py --per-detector --points 10000
 """
 
@@ -88,7 +89,7 @@ def new_udf(name: str, options: dict[str, Any]) -> Any:
 
 
 def child_groups(name: str, groups: int, window: int, points: int, options: dict[str, Any],
-                 with_json: bool, fill: str) -> dict[str, Any]:
+                 with_json: bool, fill: str, decimals: int | None) -> dict[str, Any]:
     import numpy as np
 
     from udfs.functions.snapshots import decode_snapshot
@@ -103,7 +104,8 @@ def child_groups(name: str, groups: int, window: int, points: int, options: dict
     started = time.perf_counter()
     for g in range(groups):
         group = f"host=h{g:06d}"
-        values = rng.normal(50.0, 5.0, points).tolist()
+        values = rng.normal(50.0, 5.0, points)
+        values = (values.round(decimals) if decimals is not None else values).tolist()
         if fill == "learn":  # the detector's state as streaming leaves it, without scoring each point
             detector = udf.group_state(group)
             for i, x in enumerate(values):
@@ -122,7 +124,7 @@ def child_groups(name: str, groups: int, window: int, points: int, options: dict
     snapshot_s = time.perf_counter() - started
     result: dict[str, Any] = {
         "udf": name, "groups": len(udf.groups), "window": window, "points": points, "options": options,
-        "fill": fill,
+        "fill": fill, "decimals": decimals,
         "rss_before": before, "rss_after": after, "bytes_per_value": (after - before) / (groups * min(window, points)),
         "fill_s": fill_seconds, "snapshot_s": snapshot_s, "snapshot_bytes": len(data),
     }
@@ -150,7 +152,7 @@ def child_per_detector(points: int) -> list[dict[str, Any]]:
 
     from udfs.functions import REGISTRY
     from udfs.functions.base import PerGroupUDF
-    from udfs.functions.snapshots import decode_snapshot
+    from udfs.functions.snapshots import decode_snapshot, encode_snapshot
     from udfs.protocol import EdgeType, FrameDecoder
     from udfs.protocol import udf_pb2 as pb
 
@@ -168,8 +170,11 @@ def child_per_detector(points: int) -> list[dict[str, Any]]:
             udf.point(request.point)
         udf.settle(60.0)
         data = udf.snapshot().snapshot
-        text = json.dumps(decode_snapshot(data), separators=(",", ":"), allow_nan=True).encode()
-        rows.append({"udf": name, "points": points, "bytes": len(data), "json_bytes": len(text)})
+        document = decode_snapshot(data)
+        text = json.dumps(document, separators=(",", ":"), allow_nan=True).encode()
+        calibration = document["state"].get("alerting")
+        rows.append({"udf": name, "points": points, "bytes": len(data), "json_bytes": len(text),
+                     "calibration_bytes": len(encode_snapshot({"alerting": calibration})) if calibration else 0})
         udf.close()
     return rows
 
@@ -192,6 +197,9 @@ def main() -> None:
     parser.add_argument("--fill", choices=("point", "learn"), default="point",
                         help="point: UDF.point per point (default); learn: the detector's learn_one only, "
                              "about 4x faster, for calibration=none")
+    parser.add_argument("--decimals", type=int, default=None,
+                        help="round the values to this many decimal places, as metrics read from text are "
+                             "(default: full doubles, the largest snapshot)")
     parser.add_argument("--per-detector", action="store_true", help="snapshot bytes of one group, every detector")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,21 +210,23 @@ def main() -> None:
             options = {"window": args.window, "emit": "anomalies"}
             options.update({k: typed(v) for k, v in (o.split("=", 1) for o in args.option)})
             result = child_groups(args.udf, args.groups, args.window, args.points or args.window, options, args.json,
-                                  args.fill)
+                                  args.fill, args.decimals)
             print(json.dumps(result))
         return
     forwarded = sys.argv[1:]
     if args.per_detector:
         rows = run_child(forwarded)
-        print(f"| UDF | snapshot bytes of one group after {rows[0]['points']:,} points | as JSON text (version 1) |")
-        print("| --- | --- | --- |")
+        print(f"| UDF | snapshot bytes, one group, {rows[0]['points']:,} points | of which calibration "
+              "| as JSON text (version 1) |")
+        print("| --- | --- | --- | --- |")
         for row in rows:
-            print(f"| `{row['udf']}` | {row['bytes']:,} | {row['json_bytes']:,} |")
+            calibration = f"{row['calibration_bytes']:,}" if row["calibration_bytes"] else "-"
+            print(f"| `{row['udf']}` | {row['bytes']:,} | {calibration} | {row['json_bytes']:,} |")
         return
     r = run_child(forwarded)
     mib = 1024 * 1024
     print(f"@{r['udf']}() {r['groups']:,} groups x {r['points']:,} points, options {r['options']}, "
-          f"fed by {r['fill']}")
+          f"fed by {r['fill']}" + (f", values to {r['decimals']} decimals" if r["decimals"] is not None else ""))
     print(f"  RSS {r['rss_before'] / mib:.0f} MiB before, {r['rss_after'] / mib:.0f} MiB after "
           f"({r['bytes_per_value']:.1f} bytes per stored value); {r['fill_s']:.0f} s to feed")
     print(f"  snapshot {r['snapshot_s']:.2f} s, {r['snapshot_bytes']:,} bytes; restore {r['restore_s']:.2f} s "
