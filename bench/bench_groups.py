@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_udfs, when run from elsewhere
+
 T0 = 1_700_000_000_000_000_000
 STEP = 10_000_000_000  # 10 s
 
@@ -58,21 +60,12 @@ def typed(text: str) -> Any:
 
 
 def init_request(options: dict[str, Any]) -> Any:
+    from bench_udfs import option
+
     from udfs.protocol import udf_pb2 as pb
 
     request = pb.InitRequest(taskID="bench", nodeID="udf1")
-    for name, value in options.items():
-        if isinstance(value, tuple):
-            v = pb.OptionValue(type=pb.DURATION, durationValue=value[1])
-        elif isinstance(value, bool):
-            v = pb.OptionValue(type=pb.BOOL, boolValue=value)
-        elif isinstance(value, int):
-            v = pb.OptionValue(type=pb.INT, intValue=value)
-        elif isinstance(value, float):
-            v = pb.OptionValue(type=pb.DOUBLE, doubleValue=value)
-        else:
-            v = pb.OptionValue(type=pb.STRING, stringValue=value)
-        request.options.add(name=name, values=[v])
+    request.options.extend(option(name, value) for name, value in options.items())
     return request
 
 
@@ -147,7 +140,6 @@ def child_groups(name: str, groups: int, window: int, points: int, options: dict
 
 
 def child_per_detector(points: int) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_udfs import UDFS, series
 
     from udfs.functions import REGISTRY

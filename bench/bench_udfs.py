@@ -53,9 +53,14 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
 }
 
 
-def option(name: str, value: str | float | int) -> pb.Option:
-    if isinstance(value, str):
+def option(name: str, value: str | float | int | tuple[str, int]) -> pb.Option:
+    """One Init option; ``("duration", ns)`` is a DURATION."""
+    if isinstance(value, tuple):
+        v = pb.OptionValue(type=pb.DURATION, durationValue=value[1])
+    elif isinstance(value, str):
         v = pb.OptionValue(type=pb.STRING, stringValue=value)
+    elif isinstance(value, bool):
+        v = pb.OptionValue(type=pb.BOOL, boolValue=value)
     elif isinstance(value, float):
         v = pb.OptionValue(type=pb.DOUBLE, doubleValue=value)
     else:

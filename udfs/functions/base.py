@@ -200,7 +200,8 @@ class UDF(Handler):
             self.log.error(
                 "task %s: snapshot of %d bytes (%s) exceeds the %d bytes a restore can read (the frame limit); "
                 "sending an empty snapshot, so this task restarts without its state. Lower .max_groups(), "
-                "the window options or .historic_window() (scores the calibration keeps per group)", self.task_id, len(data), self.state_summary(), limit,
+                "the window options or .historic_window() (scores the calibration keeps per group)",
+                self.task_id, len(data), self.state_summary(), limit,
             )
             metrics.count("udfs_snapshots_refused_total", udf=self.name)
             data = b""
