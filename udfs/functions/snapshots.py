@@ -54,7 +54,7 @@ CONTAINER_VERSION = 2
 MIN_ARRAY = 16
 
 _HEADER = struct.Struct("<8sIIQ")
-_DTYPES = {"<f8": np.dtype("<f8"), "<f4": np.dtype("<f4"), "<i8": np.dtype("<i8"), "<i4": np.dtype("<i4")}
+_DTYPES: dict[str, np.dtype[Any]] = {name: np.dtype(name) for name in ("<f8", "<f4", "<i8", "<i4")}
 #: Most decimal places of a float array written as int32 counts of 10**-k.
 MAX_DECIMALS = 6
 _INT32_MAX = 2**31 - 1
@@ -186,9 +186,10 @@ def _read_array(view: memoryview, base: int, entry: Any) -> list[Any]:
         raise ValueError("snapshot array runs past the end of the snapshot")
     array = np.frombuffer(view[base + offset : end], dtype=dtype).reshape(shape)
     if len(entry) == 4:  # decimals: the very division the writer checked
-        return (array.astype("<f8") / 10.0 ** entry[3]).tolist()  # type: ignore[no-any-return]
-    values = array.astype("<f8") if dtype.kind == "f" else array
-    return values.tolist()  # type: ignore[no-any-return]
+        decoded: list[Any] = (array.astype("<f8") / 10.0 ** entry[3]).tolist()
+        return decoded
+    values: list[Any] = (array.astype("<f8") if dtype.kind == "f" else array).tolist()
+    return values
 
 
 class _Reader:
