@@ -26,7 +26,7 @@ from input_files import input_options, read_input
 @input_options
 @sink_options
 def main(path: str, fmt: str, measurement: str | None, tags: dict[str, str], tag_columns: tuple[str, ...],
-         time_column: str, precision: str, sink: Sink) -> None:
+         time_column: str, precision: str | None, sink: Sink) -> None:
     """Write every point of FILE (CSV or line protocol) to InfluxDB."""
     records = read_input(path, fmt=fmt, measurement=measurement, tags=tags, tag_columns=tag_columns,
                          time_column=time_column, precision=precision)

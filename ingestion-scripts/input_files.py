@@ -41,8 +41,9 @@ def input_options(command: F) -> F:
         click.option("--tag-column", "tag_columns", multiple=True, metavar="COLUMN",
                      help="CSV: a column holding a tag, not a field (repeatable)."),
         click.option("--time-column", default="timestamp", show_default=True, help="CSV: the time column."),
-        click.option("--precision", type=click.Choice(["ns", "us", "ms", "s"]), default="ns", show_default=True,
-                     help="Line protocol: unit of the timestamps."),
+        click.option("--precision", type=click.Choice(["ns", "us", "ms", "s"]), default=None,
+                     help="Unit of epoch timestamps (default: ns for line protocol; for CSV, guessed from "
+                          "the first time's magnitude)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -50,7 +51,7 @@ def input_options(command: F) -> F:
 
 
 def read_input(path: str, *, fmt: str, measurement: str | None, tags: dict[str, str],
-               tag_columns: tuple[str, ...], time_column: str, precision: str) -> Counted:
+               tag_columns: tuple[str, ...], time_column: str, precision: str | None) -> Counted:
     """The records of a CSV or line-protocol file, with ``tags`` added to each.
 
     The whole file is read once up front to check it and count its points, so a bad

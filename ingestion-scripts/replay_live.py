@@ -64,7 +64,7 @@ def schedule(records: Iterator[Record], *, start: int, speed: float | None, step
 @click.option("--start", type=TIME, default="now", show_default=True, help="Time stamped on the first point.")
 @sink_options
 def main(path: str, fmt: str, measurement: str | None, tags: dict[str, str], tag_columns: tuple[str, ...],
-         time_column: str, precision: str, speed: float | None, step: float | None, start: int,
+         time_column: str, precision: str | None, speed: float | None, step: float | None, start: int,
          sink: Sink) -> None:
     """Replay FILE (CSV or line protocol) into InfluxDB as if it were arriving live."""
     if speed is not None and step is not None:

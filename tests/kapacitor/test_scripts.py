@@ -116,7 +116,8 @@ NOT_COMPARED = {
 }
 # Vars set for a script so that POINTS points are enough for it to say something.
 SCRIPT_VARS = {
-    "isolation_forest": {"trainSize": {"type": "int", "value": 200}, "refitEvery": {"type": "int", "value": 200}},
+    "isolation_forest": {"trainSize": {"type": "int", "value": 200}, "refitEvery": {"type": "int", "value": 200},
+                         "nEstimators": {"type": "int", "value": 25}},
 }
 
 
