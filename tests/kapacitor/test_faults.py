@@ -69,7 +69,11 @@ def test_disabling_a_busy_task_returns_at_once_20_times(mode: str, kapacitor_bin
             stats = kapacitor.task("busy")["stats"]["node-stats"]
             busy_rounds += stats["sigma2"]["emitted"] < size  # the UDF still has work queued
             started = time.monotonic()
-            kapacitor.set_status("busy", "disabled", timeout=30)
+            try:
+                kapacitor.set_status("busy", "disabled", timeout=30)
+            except OSError as exc:
+                pytest.fail(f"disable in round {round_} failed: {exc}; kapacitord alive: {kapacitor.alive()}\n"
+                            f"{stack.log()[-6000:]}")
             slowest = max(slowest, time.monotonic() - started)
             assert kapacitor.alive(), f"kapacitord died in round {round_}:\n{stack.log()[-3000:]}"
             assert kapacitor.ping()
