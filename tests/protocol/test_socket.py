@@ -239,7 +239,7 @@ def test_udfs_serve_subprocess(sock_dir: Path) -> None:
         assert peer.expect("point").point == point(1, 1).point
 
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=30) == 0  # generous: a loaded 2-core CI machine
         assert list(sock_dir.glob("*.sock")) == []
         assert peer.until_eof(timeout=5) == []
         peer.close()
