@@ -61,7 +61,10 @@ def naive_likelihood(raws: list[float], *, risk: float, learning_period: int, sh
         averages.append(m)
         n = len(finite)
         if n >= learning_period and (n - learning_period) % 100 == 0:
-            window = np.array(averages[-historic_window:])
+            # The history moves by whole blocks of 100: the last historic_window // 100 complete
+            # blocks and the block being filled.
+            first_block = max(0, len(averages) // 100 - max(1, historic_window // 100))
+            window = np.array(averages[first_block * 100:])
             floor = math.sqrt(1.5e-5) * max(1.0, abs(window.mean()))
             estimate = (float(window.mean()), max(float(window.std()), floor))
     return out

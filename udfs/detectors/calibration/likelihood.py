@@ -7,7 +7,6 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from udfs.detectors._float_ring import FloatRing
 from udfs.detectors.calibration.base import LEARNING, Calibration, Calibrator
 from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS as _P
 from udfs.params.declaration import ParamSet
@@ -26,7 +25,11 @@ class AnomalyLikelihood(Calibrator):
     Following Ahmad et al. (2017) and Numenta's ``anomaly_likelihood.py``: the mean of
     the last ``short_window`` raw scores (the newest included) is judged against a
     normal distribution fitted to the same moving mean over the last
-    ``historic_window`` scores, re-estimated every 100 scores. The likelihood is
+    ``historic_window`` scores, re-estimated every 100 scores. The history is kept as
+    summaries (count, mean, sum of squared deviations) of blocks of 100 moving means,
+    combined exactly (Chan et al.): about 90 blocks instead of 8,640 values per group,
+    and the window moves by whole blocks (it covers the last ``historic_window`` rounded
+    down to blocks, plus the block being filled). The likelihood is
     ``L = 1 - Q((m - mu) / sigma)``; the calibrated score is its log form
     ``log(1 - L + 1e-10) / log(1e-10)`` and an alert is ``1 - L <= risk``. Nothing is
     judged during the first ``learning_period`` scores.
@@ -60,8 +63,10 @@ class AnomalyLikelihood(Calibrator):
         super().__init__(**params)
         self._seen = 0
         self._recent: deque[float] = deque(maxlen=self.short_window)
-        # Raw doubles: up to historic_window (8,640) per group, most of a calibrated UDF's memory.
-        self._averages = FloatRing(self.historic_window)
+        # Summaries of whole blocks of moving means, and of the block being filled.
+        self._blocks: deque[tuple[int, float, float]] = deque(
+            maxlen=max(1, self.historic_window // REESTIMATION_PERIOD))
+        self._block: tuple[int, float, float] = (0, 0.0, 0.0)
         self._mean = math.nan
         self._std = math.nan
         self._since_estimate = 0
@@ -81,7 +86,7 @@ class AnomalyLikelihood(Calibrator):
             return
         average = self._short_mean(raw)
         self._recent.append(raw)
-        self._averages.append(average)
+        self._add_average(average)
         self._seen += 1
         self._since_estimate += 1
         if self._seen >= self.learning_period and (
@@ -89,10 +94,29 @@ class AnomalyLikelihood(Calibrator):
         ):
             self._estimate()
 
+    def _add_average(self, average: float) -> None:
+        n, mean, m2 = self._block
+        n += 1
+        delta = average - mean
+        mean += delta / n
+        self._block = (n, mean, m2 + delta * (average - mean))  # Welford
+        if n == REESTIMATION_PERIOD:
+            self._blocks.append(self._block)
+            self._block = (0, 0.0, 0.0)
+
     def _estimate(self) -> None:
-        values = list(self._averages)
-        mean = math.fsum(values) / len(values)
-        variance = math.fsum((v - mean) ** 2 for v in values) / len(values)
+        n, mean, m2 = 0, 0.0, 0.0
+        for n_b, mean_b, m2_b in (*self._blocks, self._block):
+            if not n_b:
+                continue
+            total = n + n_b
+            delta = mean_b - mean
+            mean += delta * n_b / total
+            m2 += m2_b + delta * delta * n * n_b / total
+            n = total
+        if not n:
+            return
+        variance = max(m2, 0.0) / n
         self._mean = mean
         self._std = max(math.sqrt(variance), _MIN_STD * max(1.0, abs(mean)))
         self._since_estimate = 0
@@ -100,7 +124,8 @@ class AnomalyLikelihood(Calibrator):
     def state_dict(self) -> dict[str, Any]:
         return {
             "params": self.params(), "seen": self._seen, "recent": list(self._recent),
-            "averages": list(self._averages), "mean": self._mean, "std": self._std,
+            "blocks": [list(b) for b in self._blocks], "block": list(self._block),
+            "mean": self._mean, "std": self._std,
             "since_estimate": self._since_estimate,
         }
 
@@ -109,8 +134,23 @@ class AnomalyLikelihood(Calibrator):
         calibrator = cls(**state["params"])
         calibrator._seen = int(state["seen"])
         calibrator._recent.extend(float(v) for v in state["recent"])
-        calibrator._averages.extend(float(v) for v in state["averages"])
+        if "averages" in state:  # a snapshot from before block summaries: fold its values in
+            for value in state["averages"]:
+                calibrator._add_average(float(value))
+        else:
+            for block in state["blocks"]:
+                calibrator._blocks.append(_block(block))
+            calibrator._block = _block(state["block"])
         calibrator._mean = float(state["mean"])
         calibrator._std = float(state["std"])
         calibrator._since_estimate = int(state["since_estimate"])
         return calibrator
+
+
+def _block(value: Any) -> tuple[int, float, float]:
+    """One block summary from a snapshot: [count, mean, m2], checked."""
+    n, mean, m2 = value
+    n, mean, m2 = int(n), float(mean), float(m2)
+    if not 0 <= n <= REESTIMATION_PERIOD or not math.isfinite(mean) or not math.isfinite(m2) or m2 < 0:
+        raise ValueError(f"bad likelihood block {value!r}")
+    return n, mean, m2
