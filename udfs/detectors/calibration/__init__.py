@@ -8,6 +8,8 @@ next. This layer sits after any detector, composed rather than copied into each 
 * :class:`AnomalyLikelihood` - Numenta's anomaly likelihood (Ahmad et al. 2017).
 * :class:`Spot` / :class:`DSpot` - streaming peaks-over-threshold with a generalised
   Pareto tail (Siffer et al., KDD 2017); DSPOT on the drift-corrected score.
+* :class:`LikelihoodOrSpot` - the default: an alert when the likelihood (sustained
+  changes) or SPOT (isolated extreme scores) fires, at the same risk.
 * :class:`Cooldown` - suppression: no second alert in a group within ``cooldown``.
 * :class:`CalibratedVerdicts` - a calibrator and a cooldown applied to a detector's
   verdicts: what every detector UDF and ``udfs evaluate nab`` run.
@@ -38,6 +40,8 @@ __all__ = [
     "Calibrator",
     "Cooldown",
     "DSpot",
+    "LikelihoodOrDSpot",
+    "LikelihoodOrSpot",
     "Spot",
     "calibrated",
 ]
@@ -47,6 +51,8 @@ _LAZY = {
     "AnomalyLikelihood": "likelihood",
     "Spot": "spot",
     "DSpot": "spot",
+    "LikelihoodOrSpot": "combined",
+    "LikelihoodOrDSpot": "combined",
     "Cooldown": "suppression",
     "CalibratedVerdicts": "verdicts",
     "CalibratedDetector": "wrapper",

@@ -42,12 +42,16 @@ class Calibration:
         ``tail <= risk``, never while learning.
     threshold : float
         The raw score at which an alert starts, where the method has one (SPOT's ``z_q``), else NaN.
+    rule : str or None
+        With ``alert``: the method that fired (the calibrator's ``name``, or the parts of a
+        combined one that fired, e.g. ``'spot'``); None otherwise.
     """
 
     value: float
     tail: float
     alert: bool
     threshold: float = math.nan
+    rule: str | None = None
 
 
 LEARNING = Calibration(math.nan, math.nan, False)
@@ -74,7 +78,8 @@ class Calibrator(ABC):
         return {name: getattr(self, name) for name in self.parameters}
 
     def _verdict(self, tail: float, threshold: float = math.nan) -> Calibration:
-        return Calibration(log_tail_score(tail), tail, tail <= self.risk, threshold)
+        alert = tail <= self.risk
+        return Calibration(log_tail_score(tail), tail, alert, threshold, self.name if alert else None)
 
     @abstractmethod
     def score_one(self, t: int, raw: float) -> Calibration:

@@ -8,6 +8,7 @@ from typing import Any
 
 from udfs.detectors.base import Verdict
 from udfs.detectors.calibration.base import Calibrator
+from udfs.detectors.calibration.combined import LikelihoodOrDSpot, LikelihoodOrSpot
 from udfs.detectors.calibration.likelihood import AnomalyLikelihood
 from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
 from udfs.detectors.calibration.spot import DSpot, Spot
@@ -16,7 +17,9 @@ from udfs.detectors.calibration.suppression import Cooldown
 __all__ = ["CALIBRATORS", "CalibratedVerdicts"]
 
 #: ``.calibration()`` name -> calibrator class ('none' has none).
-CALIBRATORS: dict[str, type[Calibrator]] = {"likelihood": AnomalyLikelihood, "spot": Spot, "dspot": DSpot}
+CALIBRATORS: dict[str, type[Calibrator]] = {
+    cls.name: cls for cls in (LikelihoodOrSpot, LikelihoodOrDSpot, AnomalyLikelihood, Spot, DSpot)
+}
 
 
 class CalibratedVerdicts:
@@ -31,9 +34,10 @@ class CalibratedVerdicts:
     ``alert_threshold``
         SPOT/DSPOT: the raw score at which alerts start.
     ``alert_rule``
-        What decided: ``'likelihood'``, ``'spot'``, ``'dspot'`` or ``'threshold'`` (the
-        detector's own, with ``'none'``) when ``is_anomaly``; ``'cooldown'`` when an
-        alert was suppressed; absent otherwise.
+        What decided when ``is_anomaly``: ``'likelihood'``, ``'spot'``, ``'dspot'`` (with
+        ``'likelihood+spot'``, the default, whichever of its two parts fired, or
+        ``'likelihood+spot'`` for both), or ``'threshold'`` (the detector's own, with
+        ``'none'``); ``'cooldown'`` when an alert was suppressed; absent otherwise.
 
     ``is_anomaly`` is the calibrator's alert (the detector's own verdict with
     ``'none'``), never while the detector or the calibrator is learning, and not within
@@ -68,7 +72,7 @@ class CalibratedVerdicts:
             details["calibrated_score"] = None
         else:
             calibration = self.calibrator.score_one(t, float(verdict.score))
-            alert, rule = calibration.alert, self.settings["calibration"]
+            alert, rule = calibration.alert, calibration.rule
             details["calibrated_score"] = None if math.isnan(calibration.value) else calibration.value
             if not math.isnan(calibration.threshold):
                 details["alert_threshold"] = calibration.threshold
