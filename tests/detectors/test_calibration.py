@@ -25,6 +25,7 @@ from udfs.detectors.calibration import (
 )
 from udfs.detectors.calibration.base import log_tail_score
 from udfs.detectors.calibration.gpd import ParetoTail, fit_pareto
+from udfs.detectors.calibration.spot import SHAPE_RANGE
 from udfs.params.constraints import InvalidParameterError
 
 
@@ -132,7 +133,7 @@ def naive_spot(raws: list[float], *, risk: float, learning_period: int, level: f
         record = initial + learned
         span = min(len(record), historic_window)
         peaks = [v - t for v in record[-span:] if v > t]
-        tail = fit_pareto(peaks)
+        tail = fit_pareto(peaks, SHAPE_RANGE)
         if x <= t:
             p = 1.0
         elif not peaks:

@@ -54,13 +54,15 @@ class ParetoTail:
         return self.sigma / self.gamma * (p ** (-self.gamma) - 1.0)
 
 
-def fit_pareto(excesses: Sequence[float]) -> ParetoTail:
+def fit_pareto(excesses: Sequence[float], shape_range: tuple[float, float] = _SHAPE_RANGE) -> ParetoTail:
     """GPD fitted to positive ``excesses`` by probability-weighted moments.
 
     With ``a0`` the mean and ``a1 = mean(y_(j) (n - j) / (n - 1))`` over the sorted
     excesses, Hosking's shape is ``k = a0 / (a0 - 2 a1) - 2`` and the scale
     ``2 a0 a1 / (a0 - 2 a1)``; Siffer's ``gamma`` is ``-k``. Exponential (``gamma = 0``,
     scale = mean) when there are fewer than ten excesses or the moments are degenerate.
+    A shape outside ``shape_range`` is clamped to it, the scale then chosen to keep the
+    mean excess.
 
     >>> fit_pareto([1.0, 1.0, 1.0])
     ParetoTail(gamma=0.0, sigma=1.0)
@@ -77,8 +79,8 @@ def fit_pareto(excesses: Sequence[float]) -> ParetoTail:
     if denominator <= 0.0 or a1 <= 0.0:
         return ParetoTail(0.0, a0)
     gamma = -(a0 / denominator - 2.0)
-    if not _SHAPE_RANGE[0] <= gamma <= _SHAPE_RANGE[1]:
-        gamma = min(max(gamma, _SHAPE_RANGE[0]), _SHAPE_RANGE[1])
+    if not shape_range[0] <= gamma <= shape_range[1]:
+        gamma = min(max(gamma, shape_range[0]), shape_range[1])
         # keep the mean excess right for the clamped shape: E[Y] = sigma / (1 - gamma)
         return ParetoTail(gamma, a0 * (1.0 - gamma))
     return ParetoTail(gamma, 2.0 * a0 * a1 / denominator)
