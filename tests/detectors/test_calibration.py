@@ -21,6 +21,8 @@ from udfs.detectors.calibration import (
     CalibratedVerdicts,
     Cooldown,
     DSpot,
+    LikelihoodOrDSpot,
+    LikelihoodOrSpot,
     Spot,
 )
 from udfs.detectors.calibration.base import log_tail_score
@@ -140,6 +142,8 @@ def naive_spot(raws: list[float], *, risk: float, learning_period: int, level: f
             p = 1.0 / (span + 1)
         else:
             p = len(peaks) / span * tail.survival(x - t)
+            if p <= risk:
+                p = max(p, sum(y >= x - t for y in peaks) / (span + 1))
         out.append((log_tail_score(p), p <= risk))
         if p > risk:
             learned.append(x)
@@ -180,6 +184,33 @@ def test_spot_keeps_its_false_alarm_budget() -> None:
     assert 0.3e-3 < rate < 3e-3, rate
 
 
+# -- the default: likelihood or SPOT ------------------------------------------------------
+
+@pytest.mark.parametrize(("combined", "extreme_cls"), [(LikelihoodOrSpot, Spot), (LikelihoodOrDSpot, DSpot)])
+def test_likelihood_or_spot_is_either_part_at_every_step(combined: type[LikelihoodOrSpot],
+                                                         extreme_cls: type[Spot]) -> None:
+    params: dict[str, Any] = {"risk": 1e-3, "learning_period": 150, "historic_window": 600, "level": 0.95,
+                              "short_window": 10}
+    if extreme_cls is DSpot:
+        params["drift_window"] = 15
+    raws = heavy_stream(2500, seed=6)
+    raws[1800] = 40.0  # an isolated extreme score: SPOT's, not the likelihood's
+    raws[2100:2130] = [x + 3.0 for x in raws[2100:2130]]  # a sustained rise: the likelihood's
+    calibrator = combined(**params)
+    likelihood = AnomalyLikelihood(**{k: params[k] for k in AnomalyLikelihood.parameters})
+    extreme = extreme_cls(**{k: params[k] for k in extreme_cls.parameters})
+    rules = set()
+    for step, x in enumerate(raws):
+        got, a, b = calibrator.update(step, x), likelihood.update(step, x), extreme.update(step, x)
+        assert got.alert == (a.alert or b.alert), step
+        assert got.rule == ("+".join(c.name for c, v in ((likelihood, a), (extreme, b)) if v.alert) or None), step
+        finite = [v.value for v in (a, b) if not math.isnan(v.value)]
+        assert (math.isnan(got.value) and not finite) or got.value == max(finite), step
+        assert (math.isnan(got.threshold) and math.isnan(b.threshold)) or got.threshold == b.threshold, step
+        rules.add(got.rule)
+    assert {"likelihood", extreme_cls.name} <= rules, rules  # the stream exercises both parts
+
+
 # -- suppression and the composed stage --------------------------------------------------------
 
 def test_cooldown_matches_a_naive_reference() -> None:
@@ -216,7 +247,7 @@ def test_no_alert_while_learning_even_for_a_huge_score() -> None:
     assert stage.update(301, Verdict(1e9, True)).is_anomaly  # cooldown 0
 
 
-@pytest.mark.parametrize("mode", ["likelihood", "spot", "dspot", "none"])
+@pytest.mark.parametrize("mode", ["likelihood+spot", "likelihood+dspot", "likelihood", "spot", "dspot", "none"])
 def test_state_round_trip_keeps_calibrating_identically(mode: str) -> None:
     raws = heavy_stream(1200, seed=4)
     original = CalibratedVerdicts(calibration=mode, risk=1e-3, learning_period=100, cooldown=20)

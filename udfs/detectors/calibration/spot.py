@@ -41,7 +41,8 @@ class Spot(Calibrator):
     beyond ``z_q`` is an alert; one between ``t`` and ``z_q`` is a new
     peak and the tail is refitted; an alert is kept as a peak at ``z_q`` (see
     ``learn_one``) rather than left out as in the paper. The calibrated score is the log form of the tail
-    probability ``(N_t / n) P(Y > x - t)``.
+    probability ``(N_t / n) P(Y > x - t)``, and never below the share of learned peaks at
+    least as high (``#{y >= x - t} / (n + 1)``).
 
     Unlike the paper, which keeps every peak forever, peaks (and the count ``n``)
     cover the last ``historic_window`` learned scores: memory stays bounded and the
@@ -104,7 +105,14 @@ class Spot(Calibrator):
             return 1.0
         if peaks == 0:  # nothing ever exceeded t: one observation in span + 1
             return 1.0 / (span + 1)
-        return peaks / span * self._tail.survival(x - self._t)
+        p = peaks / span * self._tail.survival(x - self._t)
+        if p <= self.risk:
+            # Never rarer than the learned scores show: a score that ties or stays below peaks
+            # already learned is not past the tail, whatever the fit says (a saturating score,
+            # such as a conformal p-value at its floor, would otherwise alert every time).
+            seen = sum(1 for _, y in self._peaks if y >= x - self._t)
+            p = max(p, seen / (span + 1))
+        return p
 
     def score_one(self, t: int, raw: float) -> Calibration:
         baseline = self._baseline()
