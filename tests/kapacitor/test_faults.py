@@ -59,7 +59,12 @@ def test_disabling_a_busy_task_returns_at_once_20_times(mode: str, kapacitor_bin
     db = influxdb_database
     try:
         script = retarget_dbrp((ROOT / "tickscripts" / "sigma.tick").read_text(), db, "autogen")
-        kapacitor.define("busy", script, dbrps=[], vars=_vars(db), enabled=False)
+        # Socket mode: with every point answered, kapacitord 1.5.7 itself can panic on a disable
+        # ("send on closed channel": its abort races the goroutine forwarding answers into the
+        # edges it closes, Kapacitor #2539), more often on a loaded machine; the README says so.
+        # Answers only for anomalies keep that race out of what this test measures.
+        emit = {"emit": "anomalies"} if mode == "socket" else {}
+        kapacitor.define("busy", script, dbrps=[], vars=_vars(db, **emit), enabled=False)
         slowest, busy_rounds, size = 0.0, 0, 10_000
         for round_ in range(20):
             kapacitor.set_status("busy", "enabled")
@@ -67,7 +72,8 @@ def test_disabling_a_busy_task_returns_at_once_20_times(mode: str, kapacitor_bin
             burst = _series(size, 10 * 10**9, start=round_ * size)
             kapacitor.write(db, "autogen", [line(r) for r in burst])
             stats = kapacitor.task("busy")["stats"]["node-stats"]
-            busy_rounds += stats["sigma2"]["emitted"] < size  # the UDF still has work queued
+            # The UDF still has work queued: not all answered (emit all), or not all taken in yet.
+            busy_rounds += stats["sigma2"]["collected" if emit else "emitted"] < size
             started = time.monotonic()
             try:
                 kapacitor.set_status("busy", "disabled", timeout=30)

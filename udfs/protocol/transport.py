@@ -212,12 +212,9 @@ class SocketServer:
             channel = FdChannel(conn.fileno(), conn.fileno())
             handler = factory()
             agent = Agent(handler, channel.read, channel.write, label=label, hung_up=channel.hung_up,
-                          on_eof=channel.give_up_at, abandon=abandon)
-            # No read-ahead on a blocked output here (stalled_for): in socket mode a stopping
-            # Kapacitor does not deadlock on a full input (the busy-disable test passes without
-            # it), and reading ahead brings its close sooner with our late answers in flight:
-            # 1.5.7 then panics ("send on closed channel" in UDFNode.runUDF's forwarding), seen
-            # in 2 of about 8 runs of 20 busy disables with it, none in the runs without.
+                          on_eof=channel.give_up_at, abandon=abandon, stalled_for=channel.stalled_for)
+            # Read-ahead while the output is blocked, as in process mode: a stopping Kapacitor
+            # does not read answers here either (with a 16 KiB send buffer, disable hung).
             status = agent.run()
         except Exception:
             log.exception("%s: connection failed", label)
