@@ -404,3 +404,26 @@ def test_a_checked_file_holding_something_else_is_refused(tmp_path: Path, monkey
     response = forest(field=FIELDS, model="odd", model_dir=str(tmp_path)).response
     assert not response.success
     assert "option model(): expected a fitted scikit-learn IsolationForest, got dict" in response.error
+
+
+def test_points_held_for_the_first_forest_go_out_when_it_is_fitted_without_another_point() -> None:
+    # A burst, then nothing: before, the held points waited for the next point or for
+    # Kapacitor's next snapshot (60 s later); the real-Kapacitor test saw 0 of 600 after 90 s.
+    import time as _time
+
+    from udfs.functions import REGISTRY as UDFS
+
+    from .test_common_udfs import Driver, make_point, run_options
+
+    cls = UDFS["isolation_forest"]
+    options = {**run_options(cls), "train_size": 50, "refit_every": 0, "n_estimators": 10}
+    driver = Driver(cls, options)
+    for i in range(60):
+        driver.udf.point(make_point(cls, i, "a"))  # no settle: nothing waits for the fit
+    deadline = _time.monotonic() + 20
+    out: list = []
+    while _time.monotonic() < deadline and len(out) < 60:
+        out += [r for r in driver.output() if r.WhichOneof("message") == "point"]
+        _time.sleep(0.05)
+    assert len(out) == 60, f"{len(out)} of 60 points out"
+    assert [r.point.time for r in out] == sorted(r.point.time for r in out)

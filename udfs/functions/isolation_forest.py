@@ -33,7 +33,7 @@ from udfs.detectors.base import Verdict
 from udfs.functions.base import numeric_field
 from udfs.functions.detector_udf import DetectorUDF, Skip, common_options
 from udfs.functions.options import OptionError, OptionSpec, ValueType
-from udfs.protocol import udf_pb2
+from udfs.protocol import PeerClosedError, udf_pb2
 
 __all__ = ["HOLD_LIMIT", "IsolationForestUDF"]
 
@@ -88,6 +88,10 @@ class IsolationForestUDF(DetectorUDF):
         self._held: dict[str, deque[tuple[udf_pb2.Point, Any]]] = {}
         self._model: Any = None
         self._model_id: dict[str, str] | None = None
+        # A finished fit sends its group's held points from the fit's thread (the stream may
+        # have paused: nothing else would until the next point or snapshot, a minute later),
+        # so everything touching group state holds this lock.
+        self._state_lock = threading.RLock()
 
     # -- options -------------------------------------------------------------
     def configure(self, config: dict[str, Any]) -> None:
@@ -156,6 +160,10 @@ class IsolationForestUDF(DetectorUDF):
         return detector
 
     def point(self, point: udf_pb2.Point) -> None:
+        with self._state_lock:
+            self._point(point)
+
+    def _point(self, point: udf_pb2.Point) -> None:
         self._require_init()
         value = self.read_value(point)
         if isinstance(value, Skip):
@@ -206,6 +214,10 @@ class IsolationForestUDF(DetectorUDF):
         return self.alerting_state(point.group).update(point.time, verdict)
 
     def forget_group(self, group: str) -> None:
+        with self._state_lock:
+            self._forget_group(group)
+
+    def _forget_group(self, group: str) -> None:
         # An evicted group's held points go out unscored, as when the hold is full: none is lost.
         for point, _ in self._held.pop(group, ()):
             self._emit(point, None, None)
@@ -215,7 +227,23 @@ class IsolationForestUDF(DetectorUDF):
         super().forget_group(group)
 
     def _submit(self, group: str, detector: Any, data: Any) -> None:
-        self._fits[group] = _fit_executor().submit(detector.fit_model, data)
+        future = _fit_executor().submit(detector.fit_model, data)
+        self._fits[group] = future
+        future.add_done_callback(lambda done: self._fit_done(group, done))
+
+    def _fit_done(self, group: str, future: Future[Any]) -> None:
+        """On the fit's thread: install the forest and send the points it was holding."""
+        with self._state_lock:
+            if self._fits.get(group) is not future or future.cancelled() or not self._held.get(group):
+                return  # superseded, or nothing waits for it: the next point installs it
+            detector = self.group_state(group)  # installs the finished fit
+            if not detector.has_model:
+                return
+            self._release(group, detector)
+        try:
+            self.outbox.flush()
+        except PeerClosedError:
+            pass  # the connection is going; the agent reports it
 
     def wait_for_fits(self, timeout: float | None = None) -> None:
         """Wait for the fits in flight; their forests are installed at each group's next point."""
@@ -223,6 +251,10 @@ class IsolationForestUDF(DetectorUDF):
 
     def settle(self, timeout: float | None = None) -> None:
         self.wait_for_fits(timeout)
+        # The fits' own callbacks may not have run yet: send what they release now, in order.
+        for group, future in list(self._fits.items()):
+            if future.done():
+                self._fit_done(group, future)
 
     def _cancel_fits(self) -> None:
         for future in self._fits.values():
@@ -232,6 +264,10 @@ class IsolationForestUDF(DetectorUDF):
 
     # -- snapshots ---------------------------------------------------------------
     def get_state(self) -> Any:
+        with self._state_lock:
+            return self._get_state()
+
+    def _get_state(self) -> Any:
         # Held points are not part of the state: a snapshot request (Kapacitor's every
         # snapshot interval, the replay's end-of-input barrier) first lets the fits in flight
         # finish and sends the points they were holding, scored, ahead of the snapshot.
@@ -244,6 +280,10 @@ class IsolationForestUDF(DetectorUDF):
         return {**super().get_state(), "model": self._model_id}
 
     def set_state(self, state: Any) -> None:
+        with self._state_lock:
+            self._set_state(state)
+
+    def _set_state(self, state: Any) -> None:
         if state.get("model") != self._model_id:
             raise ValueError(f"snapshot was taken with model {state.get('model')}, this task uses {self._model_id}")
         self._cancel_fits()
