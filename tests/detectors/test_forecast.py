@@ -58,3 +58,87 @@ def test_false_alarms_on_clean_seasonal_data_are_rare() -> None:
     detector = REGISTRY["forecast"](season=48, history=500, refit_every=1000)
     flags = sum(detector.update(i, v).is_anomaly for i, v in enumerate(y))
     assert flags <= 3, flags  # z = 4 sigma on Gaussian noise: about 0.006 % of points
+
+
+def two_season_series(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 20 + 0.01 * t + 3 * np.sin(2 * np.pi * t / 12) + 2 * np.sin(2 * np.pi * t / 40) + rng.normal(0, 0.3, n)
+
+
+def test_mstl_predictions_equal_statsmodels_mstl_and_holt() -> None:
+    from statsmodels.tsa.seasonal import MSTL
+
+    history, n = 200, 260
+    y = two_season_series(n, seed=4)
+    detector = REGISTRY["forecast"](model="mstl", periods="40,12", history=history, refit_every=0, robust=False)
+    predicted = [detector.update(i, v).details["predicted"] for i, v in enumerate(y)]
+    assert all(math.isnan(p) for p in predicted[:history])
+
+    # MSTL called directly on the same window; Holt on what its seasonal components leave.
+    seasonal = MSTL(y[:history], periods=(12, 40)).fit().seasonal
+    adjusted = y[:history] - seasonal.sum(axis=1)
+    holt = ExponentialSmoothing(adjusted, trend="add", initialization_method="estimated").fit()
+    profile = seasonal[history - 12, 0] + seasonal[history - 40, 1]
+    assert predicted[history] == pytest.approx(float(holt.forecast(1)[0]) + profile, rel=1e-9)
+    # Later: each component repeats its last period; Holt runs on with its fitted parameters.
+    season = np.array([seasonal[history - 12 + (j % 12), 0] + seasonal[history - 40 + (j % 40), 1]
+                       for j in range(n - history)])
+    rest = ExponentialSmoothing(
+        y[history:] - season, trend="add", initialization_method="known",
+        initial_level=holt.level[-1], initial_trend=holt.trend[-1],
+    ).fit(smoothing_level=holt.params["smoothing_level"], smoothing_trend=holt.params["smoothing_trend"],
+          optimized=False)
+    np.testing.assert_allclose(predicted[history:], rest.fittedvalues + season, rtol=1e-9)
+
+
+def test_arima_order_by_aic_and_predictions_equal_statsmodels() -> None:
+    from statsmodels.tsa.arima.model import ARIMA
+
+    history, n = 200, 230
+    rng = np.random.default_rng(5)
+    e = rng.normal(0, 1.0, n + 1)
+    y = np.empty(n)
+    level = 0.0
+    for i in range(n):  # ARMA(1, 1) around 30
+        level = 0.6 * level + e[i + 1] + 0.3 * e[i]
+        y[i] = 30 + level
+    detector = REGISTRY["forecast"](model="arima", max_p=1, max_d=1, max_q=1, history=history, refit_every=0,
+                                    robust=False)
+    predicted = [detector.update(i, v).details["predicted"] for i, v in enumerate(y)]
+
+    fits = {(p, d, q): ARIMA(y[:history], order=(p, d, q), trend="c" if d == 0 else "n").fit()
+            for d in (0, 1) for p in (0, 1) for q in (0, 1)}
+    order = min(fits, key=lambda o: fits[o].aic)
+    assert detector.order == order
+    best = fits[order]
+    assert predicted[history] == pytest.approx(float(best.forecast(1)[0]), rel=1e-6)
+    # The Kalman filter of statsmodels, run on with the fitted parameters, gives the later forecasts.
+    for k in (1, 5, 29):
+        extended = best.append(y[history:history + k], refit=False)
+        assert predicted[history + k] == pytest.approx(float(extended.forecast(1)[0]), rel=1e-6), k
+
+
+def test_mstl_and_arima_fall_back_to_holt_winters_until_their_fit_is_installed() -> None:
+    y = seasonal_series(320, 24, seed=6)
+    config = {"season": 24, "history": 200, "refit_every": 0, "robust": False}
+    arima = {**config, "model": "arima", "max_p": 1, "max_d": 0, "max_q": 1}
+    fallback, background, inline = (REGISTRY["forecast"](**c) for c in (config, arima, arima))
+    background.fit_inline = False
+    for i, v in enumerate(y[:200]):
+        for detector in (fallback, background, inline):
+            detector.update(i, v)
+    assert background.needs_fit() and background.order is None and inline.order is not None
+    data = background.begin_fit()
+    assert not background.needs_fit()
+    for i, v in enumerate(y[200:215], start=200):  # values arrive while the model fits elsewhere:
+        # the Holt-Winters fallback scores them, none is left unscored
+        assert background.score_one(i, v).details == fallback.score_one(i, v).details
+        for detector in (fallback, background, inline):
+            detector.update(i, v)
+    background.install_model(background.fit_model(data))
+    assert background.order == inline.order
+    # The installed model was brought up to date with the values of the fit's time.
+    got = background.score_one(215, y[215]).details["predicted"]
+    assert got == pytest.approx(inline.score_one(215, y[215]).details["predicted"], rel=1e-9)
+    assert got != fallback.score_one(215, y[215]).details["predicted"]

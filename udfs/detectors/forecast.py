@@ -1,37 +1,267 @@
-"""Next-value forecasts with a prediction interval: Holt-Winters exponential smoothing, refitted now and then."""
+"""Next-value forecasts with a prediction interval: Holt-Winters, MSTL or ARIMA, refitted now and then."""
 
 from __future__ import annotations
 
 import math
 import warnings
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.params.constraints import InvalidParameterError
+from udfs.params.constraints import Constraint, InvalidParameterError
 from udfs.params.declaration import Param, ParamSet
 from udfs.params.limits import MAX_WINDOW
 
-__all__ = ["HoltWinters"]
+__all__ = ["MODELS", "Forecast", "HoltWinters", "fit_arima", "fit_mstl", "parse_periods"]
 
 _NOT_YET = {"predicted": math.nan, "lower": math.nan, "upper": math.nan, "residual": math.nan}
 
+#: The models of ``.model()``; Holt-Winters is also the fallback of the others.
+MODELS = ("holt_winters", "mstl", "arima")
 
-class HoltWinters(Detector):
+
+def parse_periods(text: str) -> tuple[int, ...]:
+    """``'288,2016'`` -> ``(288, 2016)``; ValueError unless distinct integers >= 2, ascending."""
+    items = [s.strip() for s in text.split(",")] if text.strip() else []
+    periods = tuple(int(s) for s in items)
+    if any(p < 2 or p > 100_000 for p in periods) or len(set(periods)) != len(periods):
+        raise ValueError(text)
+    return tuple(sorted(periods))
+
+
+class _PeriodList(Constraint):
+    def accepts(self, value: Any) -> bool:
+        try:
+            parse_periods(value)
+        except (ValueError, AttributeError):
+            return False
+        return True
+
+    def describe(self) -> str:
+        return "a comma-separated list of distinct integers from 2 to 100000 (e.g. '288,2016'), or ''"
+
+
+def _quiet_fit(fit: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter; the fit is used as it comes
+        with np.errstate(all="ignore"):
+            return fit()
+
+
+# -- the models' states: plain numbers, so a snapshot restores them exactly -----------------
+class _Holt:
+    """Additive Holt-Winters recursions with fitted coefficients (``m`` = 0: no season)."""
+
+    def __init__(self, coef: Sequence[float], level: float, slope: float, season: Sequence[float], trend: bool) -> None:
+        self.coef = (float(coef[0]), float(coef[1]), float(coef[2]))
+        self.level, self.slope, self.trend = float(level), float(slope), trend
+        self.season: deque[float] = deque((float(s) for s in season), maxlen=max(len(season), 1))
+        self.m = len(season)
+
+    @classmethod
+    def fit(cls, y: np.ndarray, m: int, trend: bool) -> tuple[_Holt, np.ndarray]:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing  # slow to import: on first fit only
+
+        model = ExponentialSmoothing(y, trend="add" if trend else None, seasonal="add" if m else None,
+                                     seasonal_periods=m or None, initialization_method="estimated")
+        result = _quiet_fit(model.fit)
+        params = result.params
+        coef = (float(params["smoothing_level"]), float(np.nan_to_num(params.get("smoothing_trend", 0.0))),
+                float(np.nan_to_num(params.get("smoothing_seasonal", 0.0))))
+        season = [float(s) for s in result.season[-m:]] if m else []
+        holt = cls(coef, float(result.level[-1]), float(result.trend[-1]) if trend else 0.0, season, trend)
+        return holt, np.asarray(y - result.fittedvalues, float)
+
+    def predict(self) -> float:
+        return self.level + (self.slope if self.trend else 0.0) + (self.season[0] if self.m else 0.0)
+
+    def ahead(self, h: int) -> float:
+        return self.level + (h * self.slope if self.trend else 0.0) + (self.season[(h - 1) % self.m] if self.m else 0.0)
+
+    def advance(self, y: float) -> None:
+        alpha, beta, gamma = self.coef
+        level, slope = self.level, self.slope if self.trend else 0.0
+        seasonal = self.season[0] if self.m else 0.0
+        self.level = alpha * (y - seasonal) + (1 - alpha) * (level + slope)
+        if self.trend:
+            self.slope = beta * (self.level - level) + (1 - beta) * slope
+        if self.m:
+            self.season.append(gamma * (y - level - slope) + (1 - gamma) * seasonal)  # drops s[-m]
+
+    def state(self) -> dict[str, Any]:
+        return {"coef": list(self.coef), "level": self.level, "slope": self.slope, "season": list(self.season)}
+
+    @classmethod
+    def from_state(cls, s: Mapping[str, Any], trend: bool) -> _Holt:
+        numbers = [*map(float, s["coef"]), float(s["level"]), float(s["slope"]), *map(float, s["season"])]
+        if len(s["coef"]) != 3 or not all(map(math.isfinite, numbers)):
+            raise ValueError("forecast state has a malformed Holt-Winters model")
+        return cls(s["coef"], s["level"], s["slope"], s["season"], trend)
+
+
+class _Mstl:
+    """MSTL's seasonal profiles (repeated as they were at the fit) plus Holt on the deseasonalised values."""
+
+    def __init__(self, profiles: Sequence[Sequence[float]], holt: _Holt) -> None:
+        self.profiles = [deque(float(v) for v in p) for p in profiles]
+        self.holt = holt
+
+    def seasonal(self, h: int = 1) -> float:
+        return math.fsum(p[(h - 1) % len(p)] for p in self.profiles)
+
+    def predict(self) -> float:
+        return self.holt.predict() + self.seasonal()
+
+    def ahead(self, h: int) -> float:
+        return self.holt.ahead(h) + self.seasonal(h)
+
+    def advance(self, y: float) -> None:
+        self.holt.advance(y - self.seasonal())
+        for p in self.profiles:
+            p.rotate(-1)
+
+    def state(self) -> dict[str, Any]:
+        return {"profiles": [list(p) for p in self.profiles], "holt": self.holt.state()}
+
+    @classmethod
+    def from_state(cls, s: Mapping[str, Any], periods: Sequence[int], trend: bool) -> _Mstl:
+        profiles = [[float(v) for v in p] for p in s["profiles"]]
+        if [len(p) for p in profiles] != list(periods) or not all(math.isfinite(v) for p in profiles for v in p):
+            raise ValueError("forecast state has a malformed MSTL model")
+        return cls(profiles, _Holt.from_state(s["holt"], trend))
+
+
+class _Arima:
+    """ARIMA(p, d, q) one-step recursions: ``w = diff^d(y) - mu``, ``w^ = sum phi w + sum theta e``."""
+
+    def __init__(self, order: Sequence[int], mu: float, ar: Sequence[float], ma: Sequence[float],
+                 ys: Sequence[float], ws: Sequence[float], es: Sequence[float]) -> None:
+        self.p, self.d, self.q = (int(o) for o in order)
+        self.mu = float(mu)
+        self.ar, self.ma = [float(a) for a in ar], [float(m) for m in ma]
+        self.ys: deque[float] = deque((float(v) for v in ys), maxlen=max(self.d, 1))  # last d values (d <= 1)
+        self.ws: deque[float] = deque((float(v) for v in ws), maxlen=max(self.p, 1))  # newest last
+        self.es: deque[float] = deque((float(v) for v in es), maxlen=max(self.q, 1))
+
+    def _w_hat(self, ws: Sequence[float], es: Sequence[float]) -> float:
+        total = 0.0
+        for i, phi in enumerate(self.ar, start=1):
+            total += phi * ws[-i]
+        for j, theta in enumerate(self.ma, start=1):
+            total += theta * es[-j]
+        return total
+
+    def _level(self) -> float:
+        return self.ys[-1] if self.d else 0.0
+
+    def predict(self) -> float:
+        return self._level() + self.mu + self._w_hat(self.ws, self.es)
+
+    def ahead(self, h: int) -> float:
+        ws, es, level = list(self.ws), list(self.es), self._level()
+        predicted = level
+        for _ in range(h):
+            w = self._w_hat(ws, es)
+            predicted = (predicted if self.d else 0.0) + self.mu + w
+            ws.append(w)
+            es.append(0.0)
+        return predicted
+
+    def advance(self, y: float) -> None:
+        w = y - self._level() - self.mu
+        e = w - self._w_hat(self.ws, self.es)
+        if self.p:
+            self.ws.append(w)
+        if self.q:
+            self.es.append(e)
+        if self.d:
+            self.ys.append(y)
+
+    def state(self) -> dict[str, Any]:
+        return {"order": [self.p, self.d, self.q], "mu": self.mu, "ar": self.ar, "ma": self.ma,
+                "ys": list(self.ys), "ws": list(self.ws), "es": list(self.es)}
+
+    @classmethod
+    def from_state(cls, s: Mapping[str, Any]) -> _Arima:
+        p, d, q = (int(o) for o in s["order"])
+        numbers = [float(s["mu"]), *map(float, [*s["ar"], *s["ma"], *s["ys"], *s["ws"], *s["es"]])]
+        lengths = (len(s["ar"]), len(s["ma"]), len(s["ys"]), len(s["ws"]), len(s["es"]))
+        if lengths != (p, q, d, p, q) or d > 1 or not all(map(math.isfinite, numbers)):
+            raise ValueError("forecast state has a malformed ARIMA model")
+        return cls((p, d, q), s["mu"], s["ar"], s["ma"], s["ys"], s["ws"], s["es"])
+
+
+def fit_mstl(y: np.ndarray, periods: Sequence[int], trend: bool) -> tuple[_Mstl, np.ndarray]:
+    """statsmodels' MSTL on ``y``; Holt's linear trend on ``y`` minus its seasonal components.
+
+    Returns the model, its state at the end of ``y``, and the in-sample one-step errors.
+    """
+    from statsmodels.tsa.seasonal import MSTL
+
+    result = _quiet_fit(lambda: MSTL(y, periods=tuple(periods)).fit())
+    seasonal = np.asarray(result.seasonal, float).reshape(len(y), len(periods))
+    adjusted = y - seasonal.sum(axis=1)
+    holt, errors = _Holt.fit(adjusted, 0, trend)
+    profiles = [seasonal[len(y) - p:, k] for k, p in enumerate(periods)]
+    return _Mstl(profiles, holt), errors
+
+
+def fit_arima(y: np.ndarray, max_p: int, max_d: int, max_q: int) -> tuple[_Arima, np.ndarray, tuple[int, int, int]]:
+    """The ARIMA order with the lowest AIC over ``p <= max_p, d <= max_d, q <= max_q`` (statsmodels).
+
+    A constant (the mean) when ``d`` is 0, none otherwise. Returns the model with its
+    state at the end of ``y``, the in-sample one-step errors (after a burn-in) and the order.
+    """
+    from statsmodels.tsa.arima.model import ARIMA
+
+    best: tuple[float, Any, tuple[int, int, int]] | None = None
+    for d in range(max_d + 1):
+        for p in range(max_p + 1):
+            for q in range(max_q + 1):
+                try:
+                    result = _quiet_fit(ARIMA(y, order=(p, d, q), trend="c" if d == 0 else "n").fit)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                aic = float(result.aic)
+                if math.isfinite(aic) and (best is None or aic < best[0]):
+                    best = (aic, result, (p, d, q))
+    if best is None:
+        raise ValueError("no ARIMA order could be fitted")
+    _, result, (p, d, q) = best
+    params = dict(zip(result.param_names, np.asarray(result.params, float), strict=True))
+    resid = np.asarray(result.resid, float)
+    w = np.diff(y, n=d) - params.get("const", 0.0) if d else y - params.get("const", 0.0)
+    model = _Arima((p, d, q), params.get("const", 0.0), [params[f"ar.L{i}"] for i in range(1, p + 1)],
+                   [params[f"ma.L{j}"] for j in range(1, q + 1)], y[len(y) - d:] if d else [],
+                   w[len(w) - p:] if p else [], resid[len(resid) - q:] if q else [])
+    return model, resid[min(len(resid) - 1, d + max(p, q)):], (p, d, q)
+
+
+class Forecast(Detector):
     """Predict each value from the ones before it; flag values outside the prediction interval.
 
-    Additive Holt-Winters (level, optional trend, optional season of ``season``
-    points) as statsmodels' ``ExponentialSmoothing`` defines it. The smoothing
-    parameters and the state are fitted by statsmodels on the last ``history``
-    values once ``history`` values are known, and again every ``refit_every``
-    values; between fits the state follows each value with the model's own
-    recursions, which cost microseconds:
+    ``model`` chooses the forecaster, fitted by statsmodels on the last ``history``
+    values once that many are known, and again every ``refit_every`` values; between
+    fits each model follows the values with its own one-step recursions (microseconds):
 
-    ``l = a (y - s[-m]) + (1 - a)(l + b)``, ``b = beta (l - l_prev) + (1 - beta) b``,
-    ``s = g (y - l_prev - b_prev) + (1 - g) s[-m]``; the forecast is ``l + b + s[-m]``.
+    - ``holt_winters`` (default): additive Holt-Winters (level, optional trend, optional
+      season of ``season`` points) as statsmodels' ``ExponentialSmoothing`` defines it:
+      ``l = a (y - s[-m]) + (1 - a)(l + b)``, ``b = beta (l - l_prev) + (1 - beta) b``,
+      ``s = g (y - l_prev - b_prev) + (1 - g) s[-m]``; the forecast is ``l + b + s[-m]``.
+    - ``mstl``: statsmodels' ``MSTL`` splits the history into one seasonal component per
+      period of ``periods`` (several seasonalities, e.g. ``'288,2016'``: a day and a week of
+      5-minute data) plus the rest; the forecast is each component's value one period ago
+      plus Holt's linear trend fitted on the deseasonalised values (STLForecast's recipe).
+    - ``arima``: ``ARIMA(p, d, q)`` with the order chosen like auto-ARIMA, by the lowest
+      AIC over ``p <= max_p``, ``d <= max_d``, ``q <= max_q`` (a constant when ``d`` is 0).
+
+    MSTL and ARIMA fits take seconds; the UDF runs them in the background (``fit_inline``
+    False) and never leaves a point unscored: the last fitted model scores until the
+    new one is ready, and before the first one a Holt-Winters fallback (``season``) does.
+    A failed fit is logged by the UDF and the previous model (or the fallback) stays.
 
     The interval is ``predicted +/- z * sigma``, ``sigma`` being the root mean square
     of the last ``history`` one-step errors (the fit's in-sample errors at first).
@@ -47,7 +277,7 @@ class HoltWinters(Detector):
     >>> import numpy as np
     >>> t = np.arange(400)
     >>> series = 10 + 3 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 0.3, 400)
-    >>> detector = HoltWinters(season=24, history=200, refit_every=100)
+    >>> detector = Forecast(season=24, history=200, refit_every=100)
     >>> flags = [detector.update(i, x).is_anomaly for i, x in enumerate(series)]
     >>> sum(flags[:200]), sum(flags[200:]) <= 2
     (0, True)
@@ -58,22 +288,39 @@ class HoltWinters(Detector):
 
     name: ClassVar[str] = "forecast"
     parameters: ClassVar[ParamSet] = ParamSet(
-        season=Param.integer(0, "Points per season (e.g. 288 for a day of 5-minute data); 0 = no season.",
-                             low=0, high=100_000),
-        trend=Param.flag(True, "Model a trend (Holt's linear trend)."),
-        history=Param.integer(500, "Values each fit uses, and the first fit waits for (>= 2 seasons + 10).",
+        model=Param.choice("holt_winters", MODELS,
+                           "Forecaster: holt_winters, mstl (several seasonalities) or arima (order by AIC)."),
+        season=Param.integer(0, "Points per season of Holt-Winters (also the fallback of mstl and arima), e.g. "
+                                "288 for a day of 5-minute data; 0 = no season.", low=0, high=100_000),
+        periods=Param.text("", "mstl: the seasonal periods in points, comma separated (e.g. '288,2016'); "
+                               "'' = season.", check=_PeriodList()),
+        max_p=Param.integer(2, "arima: largest autoregressive order tried.", low=0, high=5),
+        max_d=Param.integer(1, "arima: largest order of differencing tried.", low=0, high=1),
+        max_q=Param.integer(2, "arima: largest moving-average order tried.", low=0, high=5),
+        trend=Param.flag(True, "Model a trend (Holt's linear trend; for mstl, of the deseasonalised values)."),
+        history=Param.integer(500, "Values each fit uses, and the first fit waits for (>= 2 longest periods + 10).",
                               low=10, high=MAX_WINDOW),
-        refit_every=Param.integer(1000, "Values between refits of the smoothing parameters; 0 = fit once.",
+        refit_every=Param.integer(1000, "Values between refits of the model; 0 = fit once.",
                                   low=0, high=MAX_WINDOW),
         z=Param.number(4.0, "Half-width of the prediction interval in error sigmas.", low=0, closed="neither"),
         robust=Param.flag(True, "Learn an anomalous value as its forecast, so an outlier does not move the level."),
     )
-    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"season": 100, "history": 150},)
+    invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"season": 100, "history": 150}, {"model": "mstl", "periods": "10,100", "history": 150},
+        {"model": "mstl", "periods": "", "season": 0},
+    )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"history": 50, "refit_every": 50}, {"season": 10, "history": 50, "refit_every": 0, "trend": False},
+        {"model": "mstl", "periods": "5,12", "history": 60, "refit_every": 0},
+        {"model": "arima", "max_p": 1, "max_d": 1, "max_q": 1, "history": 60, "refit_every": 0},
     )
 
+    model: str
     season: int
+    periods: str
+    max_p: int
+    max_d: int
+    max_q: int
     trend: bool
     history: int
     refit_every: int
@@ -82,88 +329,103 @@ class HoltWinters(Detector):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self._periods = parse_periods(self.periods) or ((self.season,) if self.season else ())
         self._values: deque[float] = deque(maxlen=self.history)
-        self._errors: deque[float] = deque(maxlen=self.history)
-        self._coef: tuple[float, float, float] | None = None  # alpha, beta, gamma
-        self._level = self._slope = 0.0
-        self._season: deque[float] = deque(maxlen=max(self.season, 1))
-        self._since_fit = 0
+        # The Holt-Winters model: the model itself, or the fallback of mstl and arima.
+        self._hw: _Holt | None = None
+        self._hw_errors: deque[float] = deque(maxlen=self.history)
+        # The mstl or arima model, once fitted (a constant history gives a constant model: None here).
+        self._main: _Mstl | _Arima | None = None
+        self._main_errors: deque[float] = deque(maxlen=self.history)
+        self._order: tuple[int, int, int] | None = None
+        self._since_fit = 0  # values since the last fit of the model (holt_winters: of self._hw)
+        self._seen = 0  # values learned, to replay what came during a background fit
+        self._fits = 0  # mstl/arima fits begun
+        #: False in the UDF: mstl and arima fits are asked for (needs_fit) and run elsewhere.
+        self.fit_inline = True
 
     @classmethod
     def check_rules(cls, values: Mapping[str, Any]) -> None:
-        if values["history"] < 2 * values["season"] + 10:
+        periods = parse_periods(values["periods"])
+        if values["model"] == "mstl" and not periods and not values["season"]:
+            raise InvalidParameterError("model 'mstl' needs periods (or season), got periods '' and season 0")
+        longest = max((*(periods if values["model"] == "mstl" else ()), values["season"]))
+        if values["history"] < 2 * longest + 10:
+            name = "season" if longest == values["season"] else "periods"
             raise InvalidParameterError(
-                f"history must be >= 2 * season + 10 ({2 * values['season'] + 10}), got {values['history']}"
+                f"history must be >= 2 * the longest of {name} + 10 ({2 * longest + 10}), got {values['history']}"
             )
 
-    # -- the model -----------------------------------------------------------------
-    def _predict(self) -> float:
-        return self._level + (self._slope if self.trend else 0.0) + (self._season[0] if self.season else 0.0)
+    # -- which model speaks ----------------------------------------------------------
+    def _speaker(self) -> tuple[Any, deque[float]] | None:
+        if self.model != "holt_winters" and self._main is not None:
+            return self._main, self._main_errors
+        if self._hw is not None:
+            return self._hw, self._hw_errors
+        return None
 
-    def _sigma(self) -> float:
-        if not self._errors:
+    @staticmethod
+    def _sigma(errors: deque[float]) -> float:
+        if not errors:
             return math.nan
-        return math.sqrt(math.fsum(e * e for e in self._errors) / len(self._errors))
+        return math.sqrt(math.fsum(e * e for e in errors) / len(errors))
 
-    def _fit(self) -> None:
-        from statsmodels.tsa.holtwinters import ExponentialSmoothing  # slow to import: on first fit only
+    @property
+    def order(self) -> tuple[int, int, int] | None:
+        """The ARIMA order of the current model (None before the first arima fit)."""
+        return self._order
 
+    # -- fitting -------------------------------------------------------------------------
+    def _fit_hw(self) -> None:
         y = np.fromiter(self._values, float, len(self._values))
-        model = ExponentialSmoothing(
-            y, trend="add" if self.trend else None, seasonal="add" if self.season else None,
-            seasonal_periods=self.season or None, initialization_method="estimated",
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence chatter; the fit is used as it comes
-            result = model.fit()
-        params = result.params
-        self._coef = (float(params["smoothing_level"]), float(np.nan_to_num(params.get("smoothing_trend", 0.0))),
-                      float(np.nan_to_num(params.get("smoothing_seasonal", 0.0))))
-        self._level = float(result.level[-1])
-        self._slope = float(result.trend[-1]) if self.trend else 0.0
-        self._season.clear()
-        if self.season:
-            self._season.extend(float(s) for s in result.season[-self.season:])
-        self._errors.clear()
-        self._errors.extend(float(e) for e in y - result.fittedvalues)
+        self._hw, errors = _Holt.fit(y, self.season, self.trend)
+        self._hw_errors.clear()
+        self._hw_errors.extend(float(e) for e in errors)
+        if self.model == "holt_winters":
+            self._since_fit = 0
+
+    def needs_fit(self) -> bool:
+        """Whether an mstl/arima fit is due (the first once ``history`` values are known, then refits)."""
+        if self.model == "holt_winters" or len(self._values) < self.history:
+            return False
+        return not self._fits or bool(self.refit_every) and self._since_fit >= self.refit_every
+
+    def begin_fit(self) -> tuple[np.ndarray, int]:
+        """The data of a fit (the last ``history`` values) and where it ends; resets the refit clock."""
         self._since_fit = 0
+        self._fits += 1
+        return np.fromiter(self._values, float, len(self._values)), self._seen
 
-    def _advance(self, y: float) -> None:
-        assert self._coef is not None
-        alpha, beta, gamma = self._coef
-        level, slope = self._level, self._slope if self.trend else 0.0
-        seasonal = self._season[0] if self.season else 0.0
-        self._level = alpha * (y - seasonal) + (1 - alpha) * (level + slope)
-        if self.trend:
-            self._slope = beta * (self._level - level) + (1 - beta) * slope
-        if self.season:
-            self._season.append(gamma * (y - level - slope) + (1 - gamma) * seasonal)  # drops s[-m]
+    def fit_model(self, data: tuple[np.ndarray, int]) -> tuple[Any, np.ndarray, Any, int]:
+        """Fit the mstl or arima model on ``begin_fit``'s data (pure: any thread may run it)."""
+        y, end = data
+        if not np.ptp(y):
+            return None, np.zeros(0), None, end  # constant: the fallback predicts it exactly
+        if self.model == "mstl":
+            model, errors = fit_mstl(y, self._periods, self.trend)
+            return model, errors, None, end
+        model, errors, order = fit_arima(y, self.max_p, self.max_d, self.max_q)
+        return model, errors, order, end
 
-    def forecast_ahead(self, steps: int) -> list[tuple[float, float, float]]:
-        """``(predicted, lower, upper)`` for each of the next ``steps`` values, changing nothing.
-
-        ``l + h b + s[h - 1 mod m]`` for horizon ``h``; the interval widens as
-        ``z * sigma * sqrt(h)`` (errors of a random walk; a rough but honest widening).
-        Empty before the first fit.
-        """
-        if self._coef is None:
-            return []
-        sigma = self._sigma()
-        out = []
-        for h in range(1, steps + 1):
-            predicted = self._level + (h * self._slope if self.trend else 0.0)
-            if self.season:
-                predicted += self._season[(h - 1) % self.season]
-            half = self.z * sigma * math.sqrt(h)
-            out.append((predicted, predicted - half, predicted + half))
-        return out
+    def install_model(self, fitted: tuple[Any, np.ndarray, Any, int]) -> None:
+        """Use a model from :meth:`fit_model`, first brought up to date with the values since its data."""
+        model, errors, order, end = fitted
+        if model is not None:
+            missed = min(self._seen - end, len(self._values))
+            for value in list(self._values)[len(self._values) - missed:] if missed > 0 else []:
+                model.advance(value)
+        self._main, self._order = model, order
+        self._main_errors.clear()
+        self._main_errors.extend(float(e) for e in errors[-self.history:])
 
     # -- the streaming contract ----------------------------------------------------------
     def score_one(self, t: int, x: Any) -> Verdict:
         value = float(x)
-        if not math.isfinite(value) or self._coef is None:
+        speaker = self._speaker() if math.isfinite(value) else None
+        if speaker is None:
             return Verdict(math.nan, False, dict(_NOT_YET))
-        predicted, sigma = self._predict(), self._sigma()
+        model, errors = speaker
+        predicted, sigma = model.predict(), self._sigma(errors)
         residual = value - predicted
         half = self.z * sigma
         if sigma > 0:
@@ -177,43 +439,89 @@ class HoltWinters(Detector):
         value = float(x)
         if not math.isfinite(value):
             return
-        if self._coef is not None:
-            predicted = self._predict()
-            residual = value - predicted
-            sigma = self._sigma()
+        outlier = False
+        speaker = self._speaker()
+        if speaker is not None:
+            model, errors = speaker
+            residual = value - model.predict()
+            sigma = self._sigma(errors)
             outlier = sigma > 0 and abs(residual) > self.z * sigma or sigma == 0 and residual != 0
-            self._advance(predicted if self.robust and outlier else value)
-            self._errors.append(residual)
+        for other, other_errors in ((self._hw, self._hw_errors), (self._main, self._main_errors)):
+            if other is not None:
+                predicted = other.predict()
+                other_errors.append(value - predicted)
+                other.advance(predicted if self.robust and outlier else value)
         self._values.append(value)
+        self._seen += 1
         self._since_fit += 1
-        due = self._coef is None and len(self._values) == self.history
-        if due or (self.refit_every and self._coef is not None and self._since_fit >= self.refit_every):
-            self._fit()
+        full = len(self._values) == self.history
+        if self.model == "holt_winters":
+            if full and (self._hw is None or (self.refit_every and self._since_fit >= self.refit_every)):
+                self._fit_hw()
+            return
+        if full and self._hw is None:
+            self._fit_hw()  # the fallback, fitted once: the model takes over from its first fit
+        if self.fit_inline and self.needs_fit():
+            self.install_model(self.fit_model(self.begin_fit()))
+
+    def forecast_ahead(self, steps: int) -> list[tuple[float, float, float]]:
+        """``(predicted, lower, upper)`` for each of the next ``steps`` values, changing nothing.
+
+        The model's forecast for horizon ``h``; the interval widens as
+        ``z * sigma * sqrt(h)`` (errors of a random walk; a rough but honest widening).
+        Empty before the first fit.
+        """
+        speaker = self._speaker()
+        if speaker is None:
+            return []
+        model, errors = speaker
+        sigma = self._sigma(errors)
+        out = []
+        for h in range(1, steps + 1):
+            predicted = model.ahead(h)
+            half = self.z * sigma * math.sqrt(h)
+            out.append((predicted, predicted - half, predicted + half))
+        return out
 
     # -- snapshots ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "params": self.params(), "values": list(self._values), "errors": list(self._errors),
-            "coef": list(self._coef) if self._coef is not None else None, "level": self._level,
-            "slope": self._slope, "season": list(self._season), "since_fit": self._since_fit,
+            "params": self.params(), "values": list(self._values), "seen": self._seen,
+            "since_fit": self._since_fit, "fits": self._fits,
+            "hw": None if self._hw is None else self._hw.state(), "hw_errors": list(self._hw_errors),
+            "main": None if self._main is None else self._main.state(), "main_errors": list(self._main_errors),
+            "order": None if self._order is None else list(self._order),
         }
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> HoltWinters:
+    def from_state(cls, state: Mapping[str, Any]) -> Forecast:
         detector = cls(**state["params"])
         values = [float(v) for v in state["values"]]
-        errors = [float(e) for e in state["errors"]]
-        season = [float(s) for s in state["season"]]
-        coef = state["coef"]
-        numbers = [*values, *errors, *season, float(state["level"]), float(state["slope"])]
-        if len(values) > detector.history or len(errors) > detector.history or not all(map(math.isfinite, numbers)):
+        hw_errors = [float(e) for e in state["hw_errors"]]
+        main_errors = [float(e) for e in state["main_errors"]]
+        if max(len(values), len(hw_errors), len(main_errors)) > detector.history or not all(
+                map(math.isfinite, [*values, *hw_errors, *main_errors])):
             raise ValueError("forecast state does not fit its parameters")
-        if coef is not None and (len(coef) != 3 or len(season) != detector.season):
-            raise ValueError("forecast state has a malformed model")
         detector._values.extend(values)
-        detector._errors.extend(errors)
-        detector._season.extend(season)
-        detector._coef = None if coef is None else (float(coef[0]), float(coef[1]), float(coef[2]))
-        detector._level, detector._slope = float(state["level"]), float(state["slope"])
-        detector._since_fit = int(state["since_fit"])
+        detector._hw_errors.extend(hw_errors)
+        detector._main_errors.extend(main_errors)
+        if state["hw"] is not None:
+            detector._hw = _Holt.from_state(state["hw"], detector.trend)
+            if detector._hw.m != detector.season:
+                raise ValueError("forecast state has a malformed Holt-Winters model")
+        if state["main"] is not None:
+            if detector.model == "mstl":
+                detector._main = _Mstl.from_state(state["main"], detector._periods, detector.trend)
+            elif detector.model == "arima":
+                detector._main = _Arima.from_state(state["main"])
+            else:
+                raise ValueError("forecast state has a model its parameters do not use")
+        order = state["order"]
+        detector._order = None if order is None else (int(order[0]), int(order[1]), int(order[2]))
+        detector._seen, detector._since_fit = int(state["seen"]), int(state["since_fit"])
+        detector._fits = int(state["fits"])
         return detector
+
+
+#: The detector's earlier name (Holt-Winters was its only model).
+HoltWinters = Forecast

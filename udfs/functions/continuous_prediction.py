@@ -27,7 +27,6 @@ from udfs.protocol import udf_pb2
 
 __all__ = ["ContinuousPrediction"]
 
-_MODEL = "holt_winters"
 
 #: The options this UDF adds to the forecast detector's parameters.
 _OWN = ParamSet(
@@ -99,7 +98,7 @@ class ContinuousPrediction(BatchUDF, DetectorUDF):
         for h, (predicted, lower, upper) in enumerate(forecasts, start=1):
             p = udf_pb2.Point(time=series.last_time + h * step, name=begin.name, group=begin.group)
             p.tags.update(begin.tags)
-            p.tags["model"] = _MODEL
+            p.tags["model"] = series.detector.model
             p.tags["field"] = self.field
             p.fieldsDouble["predicted"] = predicted
             p.fieldsDouble["lower"] = lower
