@@ -110,6 +110,7 @@ def expected_output(plan: Any, records: list[Record], db: str) -> list[dict[str,
 # Scripts whose chain has a step before or after the UDF that the replay cannot stand in for.
 NOT_COMPARED = {
     "daily_peak": "two UDFs chained (mad, then daily_peak)",
+    "irregular_unstable": "two UDFs chained (mad, then irregular_unstable)",
     "loss": "an eval() before the UDF",
     "continuous_prediction": "a batch query whose result Kapacitor groups by the query's own period",
     "iqr_batch": "a batch query whose result Kapacitor groups by the query's own period",

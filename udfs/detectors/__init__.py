@@ -24,6 +24,7 @@ _TARGETS: dict[str, str] = {
     "edge": "udfs.detectors.edge:EdgeDetector",
     "forecast": "udfs.detectors.forecast:HoltWinters",
     "iqr": "udfs.detectors.iqr:InterquartileRange",
+    "irregular_unstable": "udfs.detectors.irregular_unstable:IrregularUnstable",
     "isolation_forest": "udfs.detectors.isolation_forest:IsolationForestDetector",
     "knn_cad": "udfs.detectors.knn_cad:KnnConformal",
     "lof": "udfs.detectors.lof:LocalOutlierFactor",

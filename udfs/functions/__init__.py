@@ -21,6 +21,7 @@ _TARGETS: dict[str, str] = {
     "mirror_batch": "udfs.functions.mirror:MirrorBatch",
     "moving_average": "udfs.functions.moving_average:MovingAverage",
     "daily_peak": "udfs.functions.daily_peak:DailyPeakUDF",
+    "irregular_unstable": "udfs.functions.irregular_unstable:IrregularUnstableUDF",
     "edge": "udfs.functions.edge:Edge",
     "forecast": "udfs.functions.forecast:ForecastUDF",
     "continuous_prediction": "udfs.functions.continuous_prediction:ContinuousPrediction",

@@ -59,7 +59,7 @@ class DailyPeakUDF(DetectorUDF):
         out.CopyFrom(point)  # the first stage's score, detector tag and details stay
         if verdict.details.get("candidate"):
             out.fieldsBool[self.candidate] = bool(verdict.is_anomaly)
-            out.fieldsDouble["daily_peak_score"] = float(verdict.score)
+            out.fieldsDouble[f"{self.name}_score"] = float(verdict.score)
             if verdict.details.get("cleared"):
                 out.fieldsString["cleared_by"] = self.name
         return out
