@@ -36,6 +36,7 @@ _TARGETS: dict[str, str] = {
     "sigma": "udfs.detectors.sigma:SigmaEnsemble",
     "zscore": "udfs.detectors.zscore:ZScore",
     "mode_change": "udfs.detectors.mode_change:ModeChange",
+    "network": "udfs.detectors.network:NetworkEnsemble",
     "distribution_shift": "udfs.detectors.distribution_shift:DistributionShift",
     "changepoint": "udfs.detectors.changepoint:Cusum",
     "loss": "udfs.detectors.loss:LossDetector",

@@ -41,6 +41,7 @@ _TARGETS: dict[str, str] = {
     "iqr_batch": "udfs.functions.iqr:IqrBatch",
     "isolation_forest": "udfs.functions.isolation_forest:IsolationForestUDF",
     "mode_change": "udfs.functions.mode_change:ModeChangeUDF",
+    "network": "udfs.functions.network:NetworkUDF",
     "distribution_shift": "udfs.functions.distribution_shift:DistributionShiftUDF",
     "changepoint": "udfs.functions.changepoint:ChangepointUDF",
     "loss": "udfs.functions.loss:LossUDF",
