@@ -45,12 +45,23 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     "pca": [("emit", "all")],
     # a Holt-Winters fit on 500 points, then one every 1000
     "forecast": [("emit", "all")],
+    # MSTL with a day and a week of 5-minute data, fitted once (4,100 points) in the background
+    "forecast_mstl": [("emit", "all"), ("model", "mstl"), ("periods", "288,2016"), ("history", 4100),
+                      ("refit_every", 0)],
+    # ARIMA order by AIC over 18 candidates on 500 points, refitted every 10000, in the background
+    "forecast_arima": [("emit", "all"), ("model", "arima"), ("refit_every", 10000)],
     "spike": [("emit", "all")],
     "changepoint": [("emit", "all")],
     "distribution_shift": [("emit", "all")],
     "mode_change": [("emit", "all")],
     "loss": [("emit", "all"), ("field", "loss")],  # a 0/1 loss flag, lost at every 7th point
+    "network": [("emit", "all"), ("loss_field", "loss"), ("loss_scale", 1.0)],  # the value as latency
+    # second stages: a first-stage candidate (is_anomaly) at every 50th point
+    "daily_peak": [("emit", "all")],
+    "irregular_unstable": [("emit", "all")],
 }
+#: Benchmarks of one UDF with other options, by label.
+UDF_OF = {"forecast_mstl": "forecast", "forecast_arima": "forecast"}
 
 
 def option(name: str, value: str | float | int | tuple[str, int]) -> pb.Option:
@@ -83,6 +94,7 @@ def series(n: int) -> bytes:
         p.retentionPolicy = "autogen"
         p.fieldsDouble["value"] = values[i % len(values)]
         p.fieldsDouble["loss"] = float(i % 7 == 0)
+        p.fieldsBool["is_anomaly"] = i % 50 == 0
         frames.append(encode_frame(request))
     return b"".join(frames)
 
@@ -95,7 +107,8 @@ def main() -> None:
     payload = series(args.points)
     print("| UDF | points/s (one series) | UDF CPU per point |\n| --- | --- | --- |")
     for name in args.udf or list(UDFS):
-        wall, cpu = bench_process(payload, args.points, udf=name, options=[option(k, v) for k, v in UDFS[name]])
+        wall, cpu = bench_process(payload, args.points, udf=UDF_OF.get(name, name),
+                                  options=[option(k, v) for k, v in UDFS[name]])
         print(f"| `{name}` | {args.points / wall:,.0f} | {cpu / args.points * 1e6:.1f} µs |", flush=True)
 
 

@@ -142,3 +142,32 @@ def test_mstl_and_arima_fall_back_to_holt_winters_until_their_fit_is_installed()
     got = background.score_one(215, y[215]).details["predicted"]
     assert got == pytest.approx(inline.score_one(215, y[215]).details["predicted"], rel=1e-9)
     assert got != fallback.score_one(215, y[215]).details["predicted"]
+
+
+def test_prophet_predictions_equal_prophet_called_directly() -> None:
+    pytest.importorskip("prophet")
+    import pandas as pd
+    from prophet import Prophet
+
+    history, n, step = 300, 320, 300 * 10**9  # 5-minute data, a daily season
+    t0 = 1_700_000_000 * 10**9
+    y = seasonal_series(n, 288, seed=7)
+    times = [t0 + i * step for i in range(n)]
+    detector = REGISTRY["forecast"](model="prophet", history=history, refit_every=0, robust=False)
+    predicted = [detector.update(t, v).details["predicted"] for t, v in zip(times, y, strict=True)]
+    assert all(math.isnan(p) for p in predicted[:history])
+
+    model = Prophet(uncertainty_samples=0).fit(
+        pd.DataFrame({"ds": pd.to_datetime(times[:history], unit="ns"), "y": y[:history]}))
+    direct = model.predict(pd.DataFrame({"ds": pd.to_datetime(times[history:], unit="ns")}))["yhat"]
+    np.testing.assert_allclose(predicted[history:], direct.to_numpy(), rtol=1e-6)
+    restored = REGISTRY["forecast"].from_state(detector.state_dict())
+    assert restored.score_one(t0 + n * step, 50.0).details == detector.score_one(t0 + n * step, 50.0).details
+
+
+def test_prophet_is_refused_with_the_extra_to_install_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from udfs.detectors import forecast
+
+    monkeypatch.setattr(forecast, "prophet_available", lambda: False)
+    with pytest.raises(ValueError, match=r"model 'prophet' needs the optional extra"):
+        REGISTRY["forecast"](model="prophet")

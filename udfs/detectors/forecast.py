@@ -20,7 +20,7 @@ __all__ = ["MODELS", "Forecast", "HoltWinters", "fit_arima", "fit_mstl", "parse_
 _NOT_YET = {"predicted": math.nan, "lower": math.nan, "upper": math.nan, "residual": math.nan}
 
 #: The models of ``.model()``; Holt-Winters is also the fallback of the others.
-MODELS = ("holt_winters", "mstl", "arima")
+MODELS = ("holt_winters", "mstl", "arima", "prophet")
 
 
 def parse_periods(text: str) -> tuple[int, ...]:
@@ -194,6 +194,68 @@ class _Arima:
         return cls((p, d, q), s["mu"], s["ar"], s["ma"], s["ys"], s["ws"], s["es"])
 
 
+class _Prophet:
+    """A fitted Prophet model (the optional extra), predicting at a point's own time; no state between fits."""
+
+    def __init__(self, model_json: str, step: int, last_t: int) -> None:
+        from prophet.serialize import model_from_json
+
+        self.model_json = model_json
+        self.model = model_from_json(model_json)
+        self.step, self.last_t = int(step), int(last_t)
+        self._cache: tuple[int, float] | None = None
+
+    def predict_at(self, t: int) -> float:
+        if self._cache is None or self._cache[0] != t:
+            import pandas as pd
+
+            frame = pd.DataFrame({"ds": pd.to_datetime([int(t)], unit="ns")})
+            self._cache = (int(t), float(_quiet_fit(lambda: self.model.predict(frame))["yhat"].iloc[0]))
+        return self._cache[1]
+
+    def predict(self) -> float:
+        return self.predict_at(self.last_t + self.step)
+
+    def ahead(self, h: int) -> float:
+        return self.predict_at(self.last_t + h * self.step)
+
+    def advance(self, y: float) -> None:
+        self.last_t += self.step  # the detector sets the real time right after
+
+    def state(self) -> dict[str, Any]:
+        return {"model": self.model_json, "step": self.step, "last_t": self.last_t}
+
+    @classmethod
+    def from_state(cls, s: Mapping[str, Any]) -> _Prophet:
+        return cls(str(s["model"]), int(s["step"]), int(s["last_t"]))
+
+
+def prophet_available() -> bool:
+    """Whether the optional extra is installed (``pip install 'kapacitor-anomaly-udfs[prophet]'``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("prophet") is not None
+
+
+def fit_prophet(times: np.ndarray, y: np.ndarray) -> tuple[_Prophet, np.ndarray]:
+    """Prophet with its default (automatic) seasonalities fitted on ``(times, y)``; no uncertainty sampling
+    (the interval comes from the one-step errors, as for the other models)."""
+    import logging
+
+    import pandas as pd
+    from prophet import Prophet
+    from prophet.serialize import model_to_json
+
+    for name in ("cmdstanpy", "prophet"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    frame = pd.DataFrame({"ds": pd.to_datetime(times.astype("int64"), unit="ns"), "y": y})
+    model = Prophet(uncertainty_samples=0)
+    _quiet_fit(lambda: model.fit(frame))
+    errors = y - np.asarray(_quiet_fit(lambda: model.predict(frame[["ds"]]))["yhat"], float)
+    step = int(np.median(np.diff(times))) if len(times) > 1 else 1
+    return _Prophet(model_to_json(model), max(step, 1), int(times[-1])), errors
+
+
 def fit_mstl(y: np.ndarray, periods: Sequence[int], trend: bool) -> tuple[_Mstl, np.ndarray]:
     """statsmodels' MSTL on ``y``; Holt's linear trend on ``y`` minus its seasonal components.
 
@@ -257,6 +319,8 @@ class Forecast(Detector):
       plus Holt's linear trend fitted on the deseasonalised values (STLForecast's recipe).
     - ``arima``: ``ARIMA(p, d, q)`` with the order chosen like auto-ARIMA, by the lowest
       AIC over ``p <= max_p``, ``d <= max_d``, ``q <= max_q`` (a constant when ``d`` is 0).
+    - ``prophet`` (optional extra ``[prophet]``): Prophet with its automatic seasonalities,
+      fitted on the values and their times, predicting at each point's own time.
 
     MSTL and ARIMA fits take seconds; the UDF runs them in the background (``fit_inline``
     False) and never leaves a point unscored: the last fitted model scores until the
@@ -289,7 +353,8 @@ class Forecast(Detector):
     name: ClassVar[str] = "forecast"
     parameters: ClassVar[ParamSet] = ParamSet(
         model=Param.choice("holt_winters", MODELS,
-                           "Forecaster: holt_winters, mstl (several seasonalities) or arima (order by AIC)."),
+                           "Forecaster: holt_winters, mstl (several seasonalities), arima (order by AIC) or "
+                           "prophet (optional extra)."),
         season=Param.integer(0, "Points per season of Holt-Winters (also the fallback of mstl and arima), e.g. "
                                 "288 for a day of 5-minute data; 0 = no season.", low=0, high=100_000),
         periods=Param.text("", "mstl: the seasonal periods in points, comma separated (e.g. '288,2016'); "
@@ -335,7 +400,8 @@ class Forecast(Detector):
         self._hw: _Holt | None = None
         self._hw_errors: deque[float] = deque(maxlen=self.history)
         # The mstl or arima model, once fitted (a constant history gives a constant model: None here).
-        self._main: _Mstl | _Arima | None = None
+        self._main: _Mstl | _Arima | _Prophet | None = None
+        self._times: deque[int] = deque(maxlen=self.history if self.model == "prophet" else 0)
         self._main_errors: deque[float] = deque(maxlen=self.history)
         self._order: tuple[int, int, int] | None = None
         self._since_fit = 0  # values since the last fit of the model (holt_winters: of self._hw)
@@ -346,6 +412,10 @@ class Forecast(Detector):
 
     @classmethod
     def check_rules(cls, values: Mapping[str, Any]) -> None:
+        if values["model"] == "prophet" and not prophet_available():
+            raise InvalidParameterError(
+                "model 'prophet' needs the optional extra: pip install 'kapacitor-anomaly-udfs[prophet]'"
+            )
         periods = parse_periods(values["periods"])
         if values["model"] == "mstl" and not periods and not values["season"]:
             raise InvalidParameterError("model 'mstl' needs periods (or season), got periods '' and season 0")
@@ -390,17 +460,22 @@ class Forecast(Detector):
             return False
         return not self._fits or bool(self.refit_every) and self._since_fit >= self.refit_every
 
-    def begin_fit(self) -> tuple[np.ndarray, int]:
-        """The data of a fit (the last ``history`` values) and where it ends; resets the refit clock."""
+    def begin_fit(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """The data of a fit (the last ``history`` values, and times for prophet) and where it ends;
+        resets the refit clock."""
         self._since_fit = 0
         self._fits += 1
-        return np.fromiter(self._values, float, len(self._values)), self._seen
+        times = np.array(self._times, dtype=np.int64)
+        return np.fromiter(self._values, float, len(self._values)), self._seen, times
 
-    def fit_model(self, data: tuple[np.ndarray, int]) -> tuple[Any, np.ndarray, Any, int]:
-        """Fit the mstl or arima model on ``begin_fit``'s data (pure: any thread may run it)."""
-        y, end = data
+    def fit_model(self, data: tuple[np.ndarray, int, np.ndarray]) -> tuple[Any, np.ndarray, Any, int]:
+        """Fit the mstl, arima or prophet model on ``begin_fit``'s data (pure: any thread may run it)."""
+        y, end, times = data
         if not np.ptp(y):
             return None, np.zeros(0), None, end  # constant: the fallback predicts it exactly
+        if self.model == "prophet":
+            model, errors = fit_prophet(times, y)
+            return model, errors, None, end
         if self.model == "mstl":
             model, errors = fit_mstl(y, self._periods, self.trend)
             return model, errors, None, end
@@ -410,7 +485,10 @@ class Forecast(Detector):
     def install_model(self, fitted: tuple[Any, np.ndarray, Any, int]) -> None:
         """Use a model from :meth:`fit_model`, first brought up to date with the values since its data."""
         model, errors, order, end = fitted
-        if model is not None:
+        if isinstance(model, _Prophet):
+            if self._times:
+                model.last_t = self._times[-1]
+        elif model is not None:
             missed = min(self._seen - end, len(self._values))
             for value in list(self._values)[len(self._values) - missed:] if missed > 0 else []:
                 model.advance(value)
@@ -425,7 +503,7 @@ class Forecast(Detector):
         if speaker is None:
             return Verdict(math.nan, False, dict(_NOT_YET))
         model, errors = speaker
-        predicted, sigma = model.predict(), self._sigma(errors)
+        predicted, sigma = _predict(model, int(t)), self._sigma(errors)
         residual = value - predicted
         half = self.z * sigma
         if sigma > 0:
@@ -443,15 +521,18 @@ class Forecast(Detector):
         speaker = self._speaker()
         if speaker is not None:
             model, errors = speaker
-            residual = value - model.predict()
+            residual = value - _predict(model, int(t))
             sigma = self._sigma(errors)
             outlier = sigma > 0 and abs(residual) > self.z * sigma or sigma == 0 and residual != 0
         for other, other_errors in ((self._hw, self._hw_errors), (self._main, self._main_errors)):
             if other is not None:
-                predicted = other.predict()
+                predicted = _predict(other, int(t))
                 other_errors.append(value - predicted)
                 other.advance(predicted if self.robust and outlier else value)
+                if isinstance(other, _Prophet):
+                    other.last_t = int(t)
         self._values.append(value)
+        self._times.append(int(t))
         self._seen += 1
         self._since_fit += 1
         full = len(self._values) == self.history
@@ -486,7 +567,7 @@ class Forecast(Detector):
     # -- snapshots ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "params": self.params(), "values": list(self._values), "seen": self._seen,
+            "params": self.params(), "values": list(self._values), "times": list(self._times), "seen": self._seen,
             "since_fit": self._since_fit, "fits": self._fits,
             "hw": None if self._hw is None else self._hw.state(), "hw_errors": list(self._hw_errors),
             "main": None if self._main is None else self._main.state(), "main_errors": list(self._main_errors),
@@ -503,6 +584,8 @@ class Forecast(Detector):
                 map(math.isfinite, [*values, *hw_errors, *main_errors])):
             raise ValueError("forecast state does not fit its parameters")
         detector._values.extend(values)
+        if detector.model == "prophet":
+            detector._times.extend(int(t) for t in state["times"])
         detector._hw_errors.extend(hw_errors)
         detector._main_errors.extend(main_errors)
         if state["hw"] is not None:
@@ -514,6 +597,8 @@ class Forecast(Detector):
                 detector._main = _Mstl.from_state(state["main"], detector._periods, detector.trend)
             elif detector.model == "arima":
                 detector._main = _Arima.from_state(state["main"])
+            elif detector.model == "prophet":
+                detector._main = _Prophet.from_state(state["main"])
             else:
                 raise ValueError("forecast state has a model its parameters do not use")
         order = state["order"]
@@ -521,6 +606,11 @@ class Forecast(Detector):
         detector._seen, detector._since_fit = int(state["seen"]), int(state["since_fit"])
         detector._fits = int(state["fits"])
         return detector
+
+
+def _predict(model: Any, t: int) -> float:
+    """The model's prediction for the value at time ``t`` (only Prophet looks at the time)."""
+    return model.predict_at(t) if isinstance(model, _Prophet) else model.predict()
 
 
 #: The detector's earlier name (Holt-Winters was its only model).
