@@ -57,8 +57,8 @@ class ForecastUDF(DetectorUDF):
         detector.fit_inline = False
         return detector
 
-    def group_state(self, group: str) -> Any:
-        detector = super().group_state(group)
+    def group_state(self, group: str, time: int | None = None) -> Any:
+        detector = super().group_state(group, time)
         future = self._fits.get(group)
         if future is not None and future.done():
             del self._fits[group]
@@ -78,6 +78,12 @@ class ForecastUDF(DetectorUDF):
         detector = self.groups.get(group)
         if detector is not None and group not in self._fits and detector.needs_fit():
             self._fits[group] = _fit_executor().submit(detector.fit_model, detector.begin_fit())
+
+    def forget_group(self, group: str) -> None:
+        future = self._fits.pop(group, None)  # an evicted group's fit is not waited for
+        if future is not None:
+            future.cancel()
+        super().forget_group(group)
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait for the fits in flight; their models are installed at each group's next point."""
