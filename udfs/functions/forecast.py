@@ -37,7 +37,8 @@ def _fit_executor() -> ThreadPoolExecutor:
 
 class ForecastUDF(DetectorUDF):
     name = "forecast"
-    summary = ("Next-value forecast per group (Holt-Winters, MSTL, auto-ARIMA or Prophet; slow fits in the background); "
+    summary = ("Next-value forecast per group (Holt-Winters, MSTL, auto-ARIMA or Prophet; slow fits in the "
+               "background); "
                "predicted, lower, upper, residual; flags values outside.")
     detector = "forecast"
     # 2: one detector for three models (Holt-Winters state under "hw").
