@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from .harness import Harness
 from udfs.detectors import forecast as forecast_module
 from udfs.functions.forecast import ForecastUDF
 from udfs.protocol import udf_pb2 as pb
+
+from .harness import Harness
 
 T0 = 1_700_000_000 * 10**9
 STEP = 10 * 10**9
