@@ -267,7 +267,7 @@ def fit_mstl(y: np.ndarray, periods: Sequence[int], trend: bool) -> tuple[_Mstl,
     seasonal = np.asarray(result.seasonal, float).reshape(len(y), len(periods))
     adjusted = y - seasonal.sum(axis=1)
     holt, errors = _Holt.fit(adjusted, 0, trend)
-    profiles = [seasonal[len(y) - p:, k] for k, p in enumerate(periods)]
+    profiles = [seasonal[len(y) - p:, k].tolist() for k, p in enumerate(periods)]
     return _Mstl(profiles, holt), errors
 
 
@@ -297,8 +297,8 @@ def fit_arima(y: np.ndarray, max_p: int, max_d: int, max_q: int) -> tuple[_Arima
     resid = np.asarray(result.resid, float)
     w = np.diff(y, n=d) - params.get("const", 0.0) if d else y - params.get("const", 0.0)
     model = _Arima((p, d, q), params.get("const", 0.0), [params[f"ar.L{i}"] for i in range(1, p + 1)],
-                   [params[f"ma.L{j}"] for j in range(1, q + 1)], y[len(y) - d:] if d else [],
-                   w[len(w) - p:] if p else [], resid[len(resid) - q:] if q else [])
+                   [params[f"ma.L{j}"] for j in range(1, q + 1)], y[len(y) - d:].tolist() if d else [],
+                   w[len(w) - p:].tolist() if p else [], resid[len(resid) - q:].tolist() if q else [])
     return model, resid[min(len(resid) - 1, d + max(p, q)):], (p, d, q)
 
 
@@ -474,13 +474,13 @@ class Forecast(Detector):
         if not np.ptp(y):
             return None, np.zeros(0), None, end  # constant: the fallback predicts it exactly
         if self.model == "prophet":
-            model, errors = fit_prophet(times, y)
-            return model, errors, None, end
+            prophet, errors = fit_prophet(times, y)
+            return prophet, errors, None, end
         if self.model == "mstl":
-            model, errors = fit_mstl(y, self._periods, self.trend)
-            return model, errors, None, end
-        model, errors, order = fit_arima(y, self.max_p, self.max_d, self.max_q)
-        return model, errors, order, end
+            mstl, errors = fit_mstl(y, self._periods, self.trend)
+            return mstl, errors, None, end
+        arima, errors, order = fit_arima(y, self.max_p, self.max_d, self.max_q)
+        return arima, errors, order, end
 
     def install_model(self, fitted: tuple[Any, np.ndarray, Any, int]) -> None:
         """Use a model from :meth:`fit_model`, first brought up to date with the values since its data."""
