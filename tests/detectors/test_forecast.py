@@ -171,3 +171,21 @@ def test_prophet_is_refused_with_the_extra_to_install_when_missing(monkeypatch: 
     monkeypatch.setattr(forecast, "prophet_available", lambda: False)
     with pytest.raises(ValueError, match=r"model 'prophet' needs the optional extra"):
         REGISTRY["forecast"](model="prophet")
+
+
+def test_a_failed_inline_fit_leaves_the_fallback_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    from udfs.detectors import forecast
+
+    calls = []
+
+    def failing(*args: object) -> None:
+        calls.append(len(calls))
+        raise ValueError("no ARIMA order could be fitted")
+
+    monkeypatch.setattr(forecast, "fit_arima", failing)
+    y = seasonal_series(260, 24, seed=9)
+    detector = REGISTRY["forecast"](model="arima", season=24, history=200, refit_every=50)
+    fallback = REGISTRY["forecast"](season=24, history=200, refit_every=0)
+    for i, v in enumerate(y):
+        assert detector.update(i, v).details == fallback.update(i, v).details
+    assert detector.order is None and len(calls) == 2  # at 200 values, and again 50 later

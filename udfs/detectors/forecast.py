@@ -543,7 +543,12 @@ class Forecast(Detector):
         if full and self._hw is None:
             self._fit_hw()  # the fallback, fitted once: the model takes over from its first fit
         if self.fit_inline and self.needs_fit():
-            self.install_model(self.fit_model(self.begin_fit()))
+            data = self.begin_fit()
+            try:
+                fitted = self.fit_model(data)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+                return  # the previous model (or the fallback) stays; the next refit tries again
+            self.install_model(fitted)
 
     def forecast_ahead(self, steps: int) -> list[tuple[float, float, float]]:
         """``(predicted, lower, upper)`` for each of the next ``steps`` values, changing nothing.

@@ -50,6 +50,8 @@ class ContinuousPrediction(BatchUDF, DetectorUDF):
     detector = "forecast"
     adds_output_schema = False  # a predictions measurement, not the input points
     hidden_params = frozenset({"robust"})
+    # 2: the forecast detector's state holds a model choice (Holt-Winters under "hw").
+    state_version = 2
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:
