@@ -67,6 +67,7 @@ class CalibratedVerdicts:
     def score_one(self, t: int, verdict: Verdict) -> Verdict:
         """The calibrated verdict for ``verdict`` at ``t``, without changing state."""
         details = dict(verdict.details)
+        rule: str | None
         if self.calibrator is None:
             alert, rule = bool(verdict.is_anomaly), "threshold"
             details["calibrated_score"] = None
