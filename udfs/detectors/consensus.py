@@ -68,6 +68,21 @@ def _literal(text: str, kind: str) -> Any:
     return text
 
 
+
+def build_members(values: Mapping[str, Any]) -> dict[str, Detector]:
+    """The member detectors of an ensemble: ``values["detectors"]`` built with their
+    ``values["member_options"]``; a member's bad option names the member."""
+    from udfs.detectors import REGISTRY
+
+    options = parse_member_options(values["member_options"], values["detectors"])
+    members = {}
+    for name in values["detectors"]:
+        try:
+            members[name] = REGISTRY[name](**options.get(name, {}))
+        except (InvalidParameterError, TypeError) as exc:
+            raise InvalidParameterError(f"member_options: {name}: {exc}") from None
+    return members
+
 class Consensus(Detector):
     """Run ``detectors`` on the same values and combine their comparable scores.
 
@@ -131,21 +146,9 @@ class Consensus(Detector):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._members = self._build_members(self.params())
+        self._members = build_members(self.params())
         self._ranks = {name: PercentileRank(self.rank_window) for name in self.detectors}
 
-    @staticmethod
-    def _build_members(values: Mapping[str, Any]) -> dict[str, Detector]:
-        from udfs.detectors import REGISTRY
-
-        options = parse_member_options(values["member_options"], values["detectors"])
-        members = {}
-        for name in values["detectors"]:
-            try:
-                members[name] = REGISTRY[name](**options.get(name, {}))
-            except (InvalidParameterError, TypeError) as exc:
-                raise InvalidParameterError(f"member_options: {name}: {exc}") from None
-        return members
 
     @classmethod
     def check_rules(cls, values: Mapping[str, Any]) -> None:
@@ -153,7 +156,7 @@ class Consensus(Detector):
             raise InvalidParameterError(
                 f"k must be <= the number of detectors ({len(values['detectors'])}), got {values['k']}"
             )
-        cls._build_members(values)  # member options checked by the members, errors naming them
+        build_members(values)  # member options checked by the members, errors naming them
 
     def score_one(self, t: int, x: Any) -> Verdict:
         fired: list[str] = []

@@ -19,6 +19,16 @@ __all__ = ["DailyPeak"]
 _DAY_NS = 86_400 * 10**9
 
 
+
+def split_candidate(x: Any) -> tuple[float, bool] | None:
+    """A second stage's input ``(value, first-stage flag 0/1)``, or None when it is not one."""
+    if not isinstance(x, Sequence) or isinstance(x, str) or len(x) < 2:
+        return None
+    value, flag = float(x[0]), float(x[1])
+    if not math.isfinite(value) or flag not in (0.0, 1.0):
+        return None
+    return value, flag == 1.0
+
 class DailyPeak(Detector):
     """Clear a candidate anomaly when earlier days reached the same height at about the same time.
 
@@ -89,14 +99,6 @@ class DailyPeak(Detector):
         if values["min_days"] > values["days"]:
             raise InvalidParameterError(f"min_days must be <= days ({values['days']}), got {values['min_days']}")
 
-    @staticmethod
-    def _split(x: Any) -> tuple[float, bool] | None:
-        if not isinstance(x, Sequence) or isinstance(x, str) or len(x) < 2:
-            return None
-        value, flag = float(x[0]), float(x[1])
-        if not math.isfinite(value) or flag not in (0.0, 1.0):
-            return None
-        return value, flag == 1.0
 
     def _matched_days(self, t: int, value: float) -> tuple[int, int]:
         """(earlier periods reaching ``value``, earlier periods with data at this time)."""
@@ -119,7 +121,7 @@ class DailyPeak(Detector):
         return reached, known
 
     def score_one(self, t: int, x: Any) -> Verdict:
-        split = self._split(x)
+        split = split_candidate(x)
         if split is None:
             return Verdict(math.nan, False, {"candidate": False, "cleared": False, "days_matched": 0})
         value, candidate = split
@@ -133,7 +135,7 @@ class DailyPeak(Detector):
         return Verdict(score, not cleared, {"candidate": True, "cleared": cleared, "days_matched": reached})
 
     def learn_one(self, t: int, x: Any) -> None:
-        split = self._split(x)
+        split = split_candidate(x)
         if split is None or (self._times and int(t) < self._times[-1]):
             return  # late points would break the time order the lookups bisect
         self._times.append(int(t))

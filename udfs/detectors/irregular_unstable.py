@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from udfs.detectors.base import Detector, Verdict
+from udfs.detectors.daily_peak import split_candidate
 from udfs.params.constraints import InvalidParameterError
 from udfs.params.declaration import Param, ParamSet
 from udfs.params.limits import MAX_DURATION_NS
@@ -127,14 +128,6 @@ class IrregularUnstable(Detector):
                 f"min_history must be <= history ({values['history'] / 1e9:g}s), got {values['min_history'] / 1e9:g}s"
             )
 
-    @staticmethod
-    def _split(x: Any) -> tuple[float, bool] | None:
-        if not isinstance(x, Sequence) or isinstance(x, str) or len(x) < 2:
-            return None
-        value, flag = float(x[0]), float(x[1])
-        if not math.isfinite(value) or flag not in (0.0, 1.0):
-            return None
-        return value, flag == 1.0
 
     # -- is the series irregular/unstable? ------------------------------------------------
     def _unstable(self, candidate: bool) -> bool:
@@ -171,7 +164,7 @@ class IrregularUnstable(Detector):
 
     # -- the streaming contract ---------------------------------------------------------
     def score_one(self, t: int, x: Any) -> Verdict:
-        split = self._split(x)
+        split = split_candidate(x)
         if split is None or not split[1]:
             return Verdict(math.nan, False, dict(_NOT_A_CANDIDATE))
         value = split[0]
@@ -186,7 +179,7 @@ class IrregularUnstable(Detector):
                                             "buckets_reached": reached})
 
     def learn_one(self, t: int, x: Any) -> None:
-        split = self._split(x)
+        split = split_candidate(x)
         t = int(t)
         if split is None or (self._last_t is not None and t < self._last_t):
             return  # late points would break the buckets' time order

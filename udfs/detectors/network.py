@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.detectors.consensus import parse_member_options
+from udfs.detectors.consensus import build_members
 from udfs.params.constraints import InvalidParameterError
 from udfs.params.declaration import Param, ParamSet
 
@@ -80,23 +80,11 @@ class NetworkEnsemble(Detector):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._members = self._build_members(self.params())
+        self._members = build_members(self.params())
         self._last_fired: dict[str, int] = {}  # member -> index of the point it last fired at
         self._n = 0  # valid points learned
         self._alerting = False  # the votes have reached k and not fallen below since
 
-    @staticmethod
-    def _build_members(values: Mapping[str, Any]) -> dict[str, Detector]:
-        from udfs.detectors import REGISTRY
-
-        options = parse_member_options(values["member_options"], values["detectors"])
-        members = {}
-        for name in values["detectors"]:
-            try:
-                members[name] = REGISTRY[name](**options.get(name, {}))
-            except (InvalidParameterError, TypeError) as exc:
-                raise InvalidParameterError(f"member_options: {name}: {exc}") from None
-        return members
 
     @classmethod
     def check_rules(cls, values: Mapping[str, Any]) -> None:
@@ -104,7 +92,7 @@ class NetworkEnsemble(Detector):
             raise InvalidParameterError(
                 f"k must be <= the number of detectors ({len(values['detectors'])}), got {values['k']}"
             )
-        cls._build_members(values)
+        build_members(values)
 
     @staticmethod
     def _split(x: Any) -> tuple[float | None, float | None] | None:
