@@ -76,6 +76,11 @@ class Detector(ABC):
         state to its ``window`` parameter's worth of points, or 100 points for a
         detector without one, since bounded memory is checked between 2 and 10
         windows of input. A detector taking ``seed`` gets a fixed one.
+    ``calibration_defaults``
+        Defaults of the shared calibration options (``calibration``, ``risk``,
+        ``cooldown``, ...) that differ for this detector, e.g.
+        ``{"calibration": "none"}`` for a detector whose raw score is already a
+        verdict. Its UDF's options, its docs and ``udfs evaluate nab`` use them.
     """
 
     name: ClassVar[str]
@@ -83,6 +88,7 @@ class Detector(ABC):
     input_kind: ClassVar[str] = "float"
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ()
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
+    calibration_defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -25,9 +25,14 @@ class ContextualAnomaly(Detector):
     facts; the score is the share of the current value's ``bits`` facts among them
     that were not predicted (1 when the previous level has no context yet), so a
     value whose high bits were never seen after this level scores high even if its
-    low bits were. After a reported score reaches ``threshold`` the reported score
-    is 0 for the next ``rest_period`` values (CAD's rest; 0 by default, since
-    Kapacitor's alert node already de-duplicates alarms).
+    low bits were. The verdict is a score of at least ``threshold``; by default
+    ``1/bits``, any fact not predicted, i.e. a transition never seen before (CAD's
+    base threshold 0.75 waits until all three facts of ``bits=3`` are new, which
+    misses a value that stays in the old high bits). The score is its own
+    calibration, so the UDF's default ``.calibration()`` is ``'none'`` and only the
+    cooldown applies. After a reported score reaches ``threshold`` the reported score
+    is 0 for the next ``rest_period`` values (CAD's rest; 0 by default, since the
+    cooldown and Kapacitor's alert node already de-duplicate alarms).
 
     Notes
     -----
@@ -49,7 +54,7 @@ class ContextualAnomaly(Detector):
     0.0
     >>> verdict = detector.update(31, 7.5)   # 1 -> 7: bits 1 and 2 never followed 1
     >>> round(verdict.score, 3), verdict.is_anomaly, verdict.details["level"]
-    (0.333, False, 7)
+    (0.333, True, 7)
     >>> detector.update(32, 0.0).is_anomaly  # 7 has no context yet
     True
     """
@@ -59,12 +64,14 @@ class ContextualAnomaly(Detector):
         bits=Param.integer(3, "Bits each value is quantised into (2**bits levels over the range).", low=1, high=8),
         min=Param.number(None, "Lowest expected value (none: the lowest seen so far).", optional=True),
         max=Param.number(None, "Highest expected value (none: the highest seen so far).", optional=True),
-        threshold=Param.number(0.75, "Anomaly when the score reaches this (CAD's base threshold).", low=0,
-                               high=1, closed="right"),
+        threshold=Param.number(None, "Anomaly when the score reaches this (none: 1/bits, any fact not "
+                               "predicted).", low=0, high=1, closed="right", optional=True),
         min_periods=Param.integer(10, "Values learned before scoring starts.", low=1, high=MAX_WINDOW),
         rest_period=Param.integer(0, "Values after an alarm whose score is reported as 0.", low=0,
                                   high=MAX_WINDOW),
     )
+    #: The score is already a verdict (a transition never seen before), not a scale to learn.
+    calibration_defaults: ClassVar[Mapping[str, Any]] = {"calibration": "none"}
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"min": 5.0, "max": 1.0},)
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({"bits": 4, "rest_period": 20},)
     #: Parameters a benchmark that knows the series' range passes (as NAB does).
@@ -73,7 +80,7 @@ class ContextualAnomaly(Detector):
     bits: int
     min: float | None
     max: float | None
-    threshold: float
+    threshold: float | None
     min_periods: int
     rest_period: int
 
@@ -85,6 +92,7 @@ class ContextualAnomaly(Detector):
         self._previous: int | None = None  # level of the last learned value
         self._rest = 0  # values still to report as 0
         self._learned = 0
+        self._cut = self.threshold if self.threshold is not None else 1.0 / self.bits
 
     @classmethod
     def check_rules(cls, values: Mapping[str, Any]) -> None:
@@ -119,7 +127,7 @@ class ContextualAnomaly(Detector):
         level = self._level(x)
         raw = self._raw(level)
         score = 0.0 if self._rest > 0 else raw
-        return Verdict(score, score >= self.threshold, {"raw_score": raw, "level": level})
+        return Verdict(score, score >= self._cut, {"raw_score": raw, "level": level})
 
     def learn_one(self, t: int, x: Any) -> None:
         x = float(x)
@@ -129,7 +137,7 @@ class ContextualAnomaly(Detector):
         if self._previous is not None and self._learned >= self.min_periods:
             if self._rest > 0:
                 self._rest -= 1
-            elif self._raw(level) >= self.threshold:
+            elif self._raw(level) >= self._cut:
                 self._rest = self.rest_period
         if self._previous is not None:
             self._predicted[self._previous] = self._predicted.get(self._previous, 0) | self._facts(level)

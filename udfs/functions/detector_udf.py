@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
+from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS, calibration_parameters
 from udfs.functions.base import PerGroupUDF, StreamUDF, numeric_field, with_group_options
 from udfs.functions.options import OptionSet, OptionSpec, ValueType
 from udfs.functions.window_fit import WindowFit
@@ -84,7 +84,8 @@ class _DerivedOptions:
                 ]
             if cls.is_calibrated():
                 taken = {spec.name for spec in specs}
-                specs += [OptionSpec.from_param(p) for p in CALIBRATION_PARAMETERS.values() if p.name not in taken]
+                shared = calibration_parameters(getattr(cls.detector_class(), "calibration_defaults", None))
+                specs += [OptionSpec.from_param(p) for p in shared.values() if p.name not in taken]
             cached = OptionSet(with_group_options(specs) if cls.keeps_groups else specs)
             setattr(cls, "_derived_options", cached)  # noqa: B010 - cached on this very class
         return cached

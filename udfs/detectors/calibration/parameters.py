@@ -27,10 +27,14 @@ Defaults, and why (see ``udfs/detectors/calibration/__init__.py`` for the method
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
 from udfs.params.declaration import Param, ParamSet
 from udfs.params.limits import MAX_DURATION_NS, MAX_WINDOW
 
-__all__ = ["CALIBRATION_MODES", "CALIBRATION_PARAMETERS"]
+__all__ = ["CALIBRATION_MODES", "CALIBRATION_PARAMETERS", "calibration_parameters"]
 
 #: The calibration methods, as ``.calibration()`` names them.
 CALIBRATION_MODES = ("likelihood+spot", "likelihood+dspot", "likelihood", "spot", "dspot", "none")
@@ -74,3 +78,24 @@ CALIBRATION_PARAMETERS = ParamSet(
         10, "'dspot': recent normal raw scores whose mean is taken as the drifting baseline.", low=1, high=100_000,
     ),
 )
+
+
+def calibration_parameters(defaults: Mapping[str, Any] | None = None) -> ParamSet:
+    """:data:`CALIBRATION_PARAMETERS` with some defaults replaced (a detector's ``calibration_defaults``).
+
+    >>> calibration_parameters({"calibration": "none"})["calibration"].default
+    'none'
+    >>> calibration_parameters({"colour": 1})
+    Traceback (most recent call last):
+    ...
+    TypeError: unknown calibration parameter(s) colour
+    """
+    if not defaults:
+        return CALIBRATION_PARAMETERS
+    unknown = sorted(set(defaults) - set(CALIBRATION_PARAMETERS))
+    if unknown:
+        raise TypeError(f"unknown calibration parameter(s) {', '.join(unknown)}")
+    return ParamSet(**{
+        name: replace(param, default=param.normalise(defaults[name])) if name in defaults else param
+        for name, param in CALIBRATION_PARAMETERS.items()
+    })

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS
+from udfs.detectors.calibration.parameters import CALIBRATION_PARAMETERS, calibration_parameters
 from udfs.detectors.calibration.verdicts import CalibratedVerdicts
 
 __all__ = ["CalibratedDetector", "calibrated"]
@@ -36,7 +36,7 @@ class CalibratedDetector(Detector):
     def __init__(self, **params: Any) -> None:  # not Detector.__init__: the parts check their own
         calibration = {k: params.pop(k) for k in list(params) if k in CALIBRATION_PARAMETERS}
         self.detector = self.inner(**params)
-        self.verdicts = CalibratedVerdicts(**calibration)
+        self.verdicts = CalibratedVerdicts(**{**self.inner.calibration_defaults, **calibration})
 
     @classmethod
     def input_kind_of(cls, params: Mapping[str, Any]) -> str:
@@ -71,8 +71,8 @@ class CalibratedDetector(Detector):
 def calibrated(detector_cls: type[Detector]) -> type[CalibratedDetector]:
     """``detector_cls`` with calibrated verdicts (one class per detector, cached).
 
-    Its ``parameters`` are the detector's followed by the calibration parameters, so
-    its signature, docs and options show both.
+    Its ``parameters`` are the detector's followed by the calibration parameters (with
+    the detector's ``calibration_defaults``), so its signature, docs and options show both.
     """
     cls = _CACHE.get(detector_cls)
     if cls is None:
@@ -81,7 +81,7 @@ def calibrated(detector_cls: type[Detector]) -> type[CalibratedDetector]:
             "__doc__": f"{detector_cls.__name__} with calibrated verdicts (see CalibratedDetector).",
             "name": detector_cls.name,
             "inner": detector_cls,
-            "parameters": detector_cls.parameters | CALIBRATION_PARAMETERS,
+            "parameters": detector_cls.parameters | calibration_parameters(detector_cls.calibration_defaults),
             "input_kind": detector_cls.input_kind,
             "check_configs": detector_cls.check_configs,
             "invalid_param_examples": detector_cls.invalid_param_examples,
