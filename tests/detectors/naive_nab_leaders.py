@@ -36,27 +36,57 @@ def _range(learned: Sequence[float], x: float, low: float | None, high: float | 
 
 
 def contextual(values: Sequence[float], *, bits: int, min: float | None, max: float | None,  # noqa: A002
-               threshold: float, min_periods: int, rest_period: int) -> list[Verdict]:
+               threshold: float | None, headroom: float | None, min_periods: int, rest_period: int) -> list[Verdict]:
+    """Every learned transition kept as a (left, right) pair of levels; each widening of the
+    learned range moves every pair's levels to where their centres fall in the new range."""
+    cut = 1 / bits if threshold is None else threshold  # 1/bits: any fact not predicted
+    extra = 1 / 2**bits if headroom is None else headroom
+
     def facts(level: int) -> set[tuple[int, int]]:
         return {(i, (level >> i) & 1) for i in range(bits)}
 
-    learned: list[float] = []
-    levels: list[int] = []  # each learned value's level, in the range known when it was learned
+    def widened(rng: tuple[float, float] | None, x: float) -> tuple[float, float]:
+        if rng is None:
+            return (x if min is None else min, x if max is None else max)
+        low, high = rng
+        if min is None and x < low:
+            low = x - extra * (high - x)
+        if max is None and x > high:
+            high = x + extra * (x - low)
+        return low, high
+
+    def centre(level: int, rng: tuple[float, float]) -> float:
+        return rng[0] + (level + 0.5) * (rng[1] - rng[0]) / 2**bits
+
+    rng: tuple[float, float] | None = None
+    pairs: list[tuple[int, int]] = []
+    previous: float | None = None
+    learned = 0
     reported: list[float] = []
     out = []
     for x in values:
-        if not math.isfinite(x) or len(learned) < min_periods:
+        if not math.isfinite(x) or previous is None or learned < min_periods:
             out.append(Verdict(NOT_SCORED, False, {"raw_score": math.nan, "level": -1}))
         else:
-            level = _level(x, *_range(learned, x, min, max), bits)
-            predicted = set().union(*(facts(b) for a, b in zip(levels, levels[1:], strict=False) if a == levels[-1]))
+            assert rng is not None
+            new = widened(rng, x)
+            moved = [(_level(centre(a, rng), *new, bits), _level(centre(b, rng), *new, bits)) for a, b in pairs]
+            left = _level(previous, *new, bits)
+            predicted = set().union(*(facts(b) for a, b in moved if a == left))
+            level = _level(x, *new, bits)
             raw = len(facts(level) - predicted) / bits
-            score = 0.0 if _resting(reported, threshold, rest_period) else raw
+            score = 0.0 if _resting(reported, cut, rest_period) else raw
             reported.append(score)
-            out.append(Verdict(score, score >= threshold, {"raw_score": raw, "level": level}))
+            out.append(Verdict(score, score >= cut, {"raw_score": raw, "level": level}))
         if math.isfinite(x):
-            levels.append(_level(x, *_range(learned, x, min, max), bits))
-            learned.append(x)
+            new = widened(rng, x)
+            if rng is not None and new != rng:
+                pairs = [(_level(centre(a, rng), *new, bits), _level(centre(b, rng), *new, bits)) for a, b in pairs]
+            rng = new
+            if previous is not None:
+                pairs.append((_level(previous, *rng, bits), _level(x, *rng, bits)))
+            previous = x
+            learned += 1
     return out
 
 

@@ -93,6 +93,12 @@ def test_the_extreme_value_rule_keeps_its_budget_on_clean_noise(name: str) -> No
     """
     verdicts = run(name, "noise")
     default = [v for v in verdicts if v.is_anomaly]
+    own = REGISTRY[name].calibration_defaults.get("calibration")
+    if own is not None and own != CALIBRATION_PARAMETERS["calibration"].default:
+        # Its own default (contextual: 'none', the score is already a verdict): no risk
+        # to hold it to, but a few alerts in 17 days of pure noise at most.
+        assert len(default) <= NOISE_POINTS // 1000, (name, own, len(default))
+        return
     alone = CalibratedVerdicts(calibration="likelihood")  # the same raw scores, the likelihood's verdicts
     likelihood = [i for i, v in enumerate(verdicts) if alone.update(i * STEP, v).is_anomaly]
     extreme = [v for v in default if "spot" in v.details["alert_rule"]]

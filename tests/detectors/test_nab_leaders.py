@@ -44,7 +44,9 @@ SERIES = {"generated-0": generated(0), "generated-1": generated(1), "nyc_taxi": 
 CASES: list[tuple[str, Callable[..., list[Verdict]], dict[str, Any]]] = [
     ("contextual", naive.contextual, {}),
     ("contextual", naive.contextual, {"bits": 5, "min": 10.0, "max": 40.0, "rest_period": 30, "min_periods": 1}),
-    ("contextual", naive.contextual, {"bits": 2, "threshold": 0.5, "rest_period": 5}),
+    ("contextual", naive.contextual, {"bits": 2, "threshold": 0.5, "rest_period": 5, "min_periods": 10}),
+    ("contextual", naive.contextual, {"headroom": 0.0, "min_periods": 20}),
+    ("contextual", naive.contextual, {"bits": 4, "headroom": 1.5, "min": 10.0, "min_periods": 5}),
     ("knn_cad", naive.knn_cad, {"dim": 5, "k": 4, "train_size": 60, "calibration_size": 50, "threshold": 0.98}),
     ("knn_cad", naive.knn_cad, {"dim": 1, "k": 1, "train_size": 20, "calibration_size": 30, "rest_period": 0,
                                 "threshold": 0.95}),
@@ -90,13 +92,15 @@ def test_consensus_members_are_registered_numeric_detectors() -> None:
 
 
 def test_consensus_names_the_members_that_fired() -> None:
+    options = "mad.window=50, zscore.window=50, contextual.min=0, contextual.min_periods=10"
     detector = REGISTRY["consensus"](detectors=("mad", "zscore", "contextual"), combine="vote", k=2,
-                                     member_options="mad.window=50, zscore.window=50, contextual.min=0")
+                                     member_options=options)
     for i in range(200):
         detector.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
     verdict = detector.update(T0 + 200 * MINUTE, 40.0)
-    assert verdict.details["fired"] == "mad,zscore" and verdict.details["votes"] == 2 and verdict.is_anomaly
-    assert detector.params()["member_options"] == "mad.window=50, zscore.window=50, contextual.min=0"
+    assert verdict.details["fired"] == "contextual,mad,zscore" and verdict.details["votes"] == 3
+    assert verdict.is_anomaly
+    assert detector.params()["member_options"] == options
     quiet = REGISTRY["consensus"](detectors=("mad", "zscore"), combine="vote", k=2)
     for i in range(200):
         verdict = quiet.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)

@@ -10,6 +10,7 @@ import pytest
 
 from udfs.detectors import REGISTRY
 from udfs.detectors.calibration import CALIBRATION_PARAMETERS, calibrated
+from udfs.detectors.calibration.parameters import calibration_parameters
 from udfs.functions import FUNCTIONS, load
 from udfs.functions.detector_udf import DetectorUDF
 from udfs.protocol import udf_pb2 as pb
@@ -27,8 +28,17 @@ def test_calibration_options_are_declared_once_for_every_udf_of_numbers(name: st
     if not cls.is_calibrated():
         assert not names & set(CALIBRATION_PARAMETERS), name
         return
-    for param in CALIBRATION_PARAMETERS.values():
-        assert cls.options[param.name].param == param  # the same declaration, not a copy
+    # The same declarations, with the detector's own defaults where it declares some.
+    own = cls.detector_class().calibration_defaults
+    for param in calibration_parameters(own).values():
+        assert cls.options[param.name].param == param
+        assert (param.default == CALIBRATION_PARAMETERS[param.name].default) == (param.name not in own)
+
+
+def test_a_detector_declaring_its_own_calibration_default_gets_it_in_its_udf() -> None:
+    assert load("contextual").options["calibration"].param.default == "none"
+    assert load("mad").options["calibration"].param.default == CALIBRATION_PARAMETERS["calibration"].default
+    assert calibrated(REGISTRY["contextual"])().verdicts.settings["calibration"] == "none"
 
 
 def test_edge_and_batch_and_second_stages_are_not_calibrated() -> None:

@@ -45,6 +45,10 @@ class PercentileRank:
         self._recent: deque[float] = deque()
         self._sorted: list[float] = []
 
+    def __len__(self) -> int:
+        """Scores learned (at most ``window``)."""
+        return len(self._recent)
+
     def calibrate(self, raw: float) -> float:
         n = len(self._sorted)
         if not math.isfinite(raw) or n < max(self.min_periods, 1):

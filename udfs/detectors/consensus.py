@@ -97,9 +97,12 @@ class Consensus(Detector):
 
     Notes
     -----
-    Members still warming up (NaN score) are left out of the combination; the score
-    is NaN while every member is. ``details``: ``fired`` (names of the members that
-    fired, comma separated, ``""`` for none), ``votes`` (how many) and
+    The ensemble warms up until every member has given a score: until then its score
+    is NaN (so a calibration after it learns one scale, not the scale of the members
+    that happened to be ready first). Later, a member scoring NaN on one point is left
+    out of that point's combination; the score is NaN when every member is.
+    ``details``: ``fired`` (names of the members that fired, comma separated, ``""`` for
+    none), ``votes`` (how many) and
     ``<member>_score`` (each calibrated score).
 
     Examples
@@ -132,7 +135,8 @@ class Consensus(Detector):
         {"member_options": "mad.window=-3"},
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
-        {"detectors": ("mad", "contextual"), "rank_window": 50, "member_options": "mad.window=50"},
+        {"detectors": ("mad", "contextual"), "rank_window": 50,
+         "member_options": "mad.window=50,contextual.min_periods=10"},
         {"detectors": ("mad", "zscore"), "combine": "max", "rank_window": 50,
          "member_options": "mad.window=50,zscore.window=50"},
     )
@@ -169,7 +173,7 @@ class Consensus(Detector):
         ranked = sorted((s for s in calibrated.values() if not math.isnan(s)), reverse=True)
         details: dict[str, Any] = {"fired": ",".join(fired), "votes": len(fired)}
         details.update({f"{name}_score": s for name, s in calibrated.items()})
-        if not ranked:
+        if not ranked or not all(len(rank) for rank in self._ranks.values()):
             return Verdict(math.nan, False, details)
         if self.combine == "vote":
             score = ranked[self.k - 1] if len(ranked) >= self.k else 0.0
