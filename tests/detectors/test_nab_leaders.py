@@ -94,14 +94,33 @@ def test_consensus_members_are_registered_numeric_detectors() -> None:
 def test_consensus_names_the_members_that_fired() -> None:
     options = "mad.window=50, zscore.window=50, contextual.min=0, contextual.min_periods=10"
     detector = REGISTRY["consensus"](detectors=("mad", "zscore", "contextual"), combine="vote", k=2,
-                                     member_options=options)
+                                     member_options=options, member_verdicts="own")
     for i in range(200):
         detector.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
     verdict = detector.update(T0 + 200 * MINUTE, 40.0)
     assert verdict.details["fired"] == "contextual,mad,zscore" and verdict.details["votes"] == 3
     assert verdict.is_anomaly
     assert detector.params()["member_options"] == options
-    quiet = REGISTRY["consensus"](detectors=("mad", "zscore"), combine="vote", k=2)
+    quiet = REGISTRY["consensus"](detectors=("mad", "zscore"), combine="vote", k=2, member_verdicts="own")
     for i in range(200):
         verdict = quiet.update(T0 + i * MINUTE, 10.0 + (i % 7) * 0.1)
     assert verdict.details["fired"] == "" and not verdict.is_anomaly
+
+
+def test_calibrated_members_fire_as_their_udfs_would() -> None:
+    """By default a member fires by its calibrated verdict, after its own cooldown (12 h)."""
+    from udfs.detectors.calibration import calibrated
+
+    detector = REGISTRY["consensus"](detectors=("mad", "zscore"))
+    alone = calibrated(REGISTRY["mad"])()
+    rng = np.random.default_rng(5)
+    values = (10.0 + np.sin(np.arange(1000) / 30.0) + rng.normal(0, 0.1, 1000)).tolist()
+    values[700] += 30.0
+    values[710] += 30.0  # ten minutes later: within every member's cooldown
+    verdicts = [detector.update(T0 + i * MINUTE, x) for i, x in enumerate(values)]
+    mad = [alone.update(T0 + i * MINUTE, x) for i, x in enumerate(values)]
+    assert [i for i, v in enumerate(verdicts) if v.is_anomaly] == [700]
+    assert verdicts[700].details["fired"] == "mad,zscore" and verdicts[710].details["fired"] == ""
+    assert [i for i, v in enumerate(verdicts) if "mad" in v.details["fired"].split(",")] == \
+        [i for i, v in enumerate(mad) if v.is_anomaly]
+    assert REGISTRY["consensus"]().params()["member_verdicts"] == "calibrated"

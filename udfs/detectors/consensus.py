@@ -22,11 +22,12 @@ MEMBER_CHOICES = (
 )
 
 
-def parse_member_options(text: str, members: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def parse_member_options(text: str, members: tuple[str, ...], *, calibrated: bool = False) -> dict[str, dict[str, Any]]:
     """``"mad.window=200, sigma.consensus=4"`` -> ``{"mad": {"window": 200}, "sigma": {"consensus": 4}}``.
 
     Values are read as int, float, true/false, a duration for a duration parameter,
-    or text; each member then checks its own values.
+    or text; each member then checks its own values. With ``calibrated`` a member's
+    calibration parameters (``mad.risk=1e-4``, ``mad.cooldown=1h``) are known too.
 
     >>> parse_member_options("mad.window=200, contextual.min=0", ("mad", "contextual"))
     {'mad': {'window': 200}, 'contextual': {'min': 0}}
@@ -41,7 +42,7 @@ def parse_member_options(text: str, members: tuple[str, ...]) -> dict[str, dict[
             raise InvalidParameterError(f"member_options: expected MEMBER.PARAM=VALUE, got {item!r}")
         if member not in members:
             raise InvalidParameterError(f"member_options: {member!r} is not a member ({', '.join(members)})")
-        cls = REGISTRY[member]
+        cls = member_class(REGISTRY[member], calibrated)
         known = list(cls.parameters)
         if param not in known:
             raise InvalidParameterError(
@@ -69,16 +70,28 @@ def _literal(text: str, kind: str) -> Any:
 
 
 
+def member_class(cls: type[Detector], calibrated: bool) -> type[Detector]:
+    """A member's class: the detector, or with ``calibrated`` the detector followed by its
+    calibration and cooldown, as its UDF runs it."""
+    if not calibrated:
+        return cls
+    from udfs.detectors.calibration import calibrated as with_calibration
+
+    return with_calibration(cls)
+
+
 def build_members(values: Mapping[str, Any]) -> dict[str, Detector]:
     """The member detectors of an ensemble: ``values["detectors"]`` built with their
-    ``values["member_options"]``; a member's bad option names the member."""
+    ``values["member_options"]``; a member's bad option names the member. Members are
+    calibrated when ``values["member_verdicts"]`` is ``'calibrated'``."""
     from udfs.detectors import REGISTRY
 
-    options = parse_member_options(values["member_options"], values["detectors"])
+    calibrated = values.get("member_verdicts") == "calibrated"
+    options = parse_member_options(values["member_options"], values["detectors"], calibrated=calibrated)
     members = {}
     for name in values["detectors"]:
         try:
-            members[name] = REGISTRY[name](**options.get(name, {}))
+            members[name] = member_class(REGISTRY[name], calibrated)(**options.get(name, {}))
         except (InvalidParameterError, TypeError) as exc:
             raise InvalidParameterError(f"member_options: {name}: {exc}") from None
     return members
@@ -89,7 +102,11 @@ class Consensus(Detector):
     Each member runs with its defaults (or ``member_options``). Its raw score goes
     through a calibration to [0, 1]: the mid-rank among the member's last
     ``rank_window`` scores (so a z-score of 4 and a p-value of 0.999 become
-    comparable). A member has *fired* when its own verdict is an anomaly. With
+    comparable). A member has *fired* when its verdict is an anomaly: with
+    ``member_verdicts='calibrated'`` (the default) the verdict its own UDF would give,
+    after its calibration and cooldown (its defaults, or ``member_options`` such as
+    ``mad.risk=1e-4``), so each member alerts within its own false-alarm budget; with
+    ``'own'`` the detector's bare threshold. With
     ``combine`` = ``vote`` the value is an anomaly when at least ``k`` members fired
     and the score is the ``k``-th highest calibrated member score; with ``max`` or
     ``mean`` the score is the highest or the mean calibrated score and the value an
@@ -97,10 +114,11 @@ class Consensus(Detector):
 
     Notes
     -----
-    The ensemble warms up until every member has given a score: until then its score
-    is NaN (so a calibration after it learns one scale, not the scale of the members
-    that happened to be ready first). Later, a member scoring NaN on one point is left
-    out of that point's combination; the score is NaN when every member is.
+    A member that has not scored yet (warming up, or never: sigma on hourly data)
+    counts as unremarkable, a calibrated score of 0.5 (the median rank), so the
+    combined score does not change scale when it starts; a member that has scored
+    before and scores NaN on one point is left out of that point's combination. The
+    score is NaN while no member has scored.
     ``details``: ``fired`` (names of the members that fired, comma separated, ``""`` for
     none), ``votes`` (how many) and
     ``<member>_score`` (each calibrated score).
@@ -120,24 +138,34 @@ class Consensus(Detector):
         detectors=Param.names(("contextual", "mad", "sigma"), MEMBER_CHOICES, "Member detectors (comma separated).",
                               min_items=1),
         combine=Param.choice("vote", ("vote", "max", "mean"), "How member scores combine: vote (k of n), max, mean."),
-        k=Param.integer(2, "Members that must fire for a vote (at most the number of members).", low=1, high=100),
+        k=Param.integer(1, "Members that must fire for a vote (at most the number of members).", low=1, high=100),
         threshold=Param.number(0.99, "Anomaly when a max or mean combined score reaches this.", low=0, high=1,
                                closed="right"),
         rank_window=Param.integer(1000, "Recent scores of each member its score is ranked among.", low=2,
                                   high=MAX_WINDOW),
         member_options=Param.text("", "Member parameters as MEMBER.PARAM=VALUE, comma separated."),
+        member_verdicts=Param.choice(
+            "calibrated", ("calibrated", "own"),
+            "When a member fires: 'calibrated', its calibrated verdict after its cooldown, as its UDF "
+            "alerts; 'own', its bare threshold."),
     )
+    #: The vote of calibrated members is already a verdict with a budget: only the cooldown follows.
+    calibration_defaults: ClassVar[Mapping[str, Any]] = {"calibration": "none"}
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"detectors": ("mad", "zscore"), "k": 3},
         {"member_options": "mad.window"},
         {"member_options": "iqr.window=50"},
         {"member_options": "mad.no_such=1"},
         {"member_options": "mad.window=-3"},
+        {"member_options": "mad.risk=0.9"},
+        {"member_verdicts": "own", "member_options": "mad.risk=1e-4"},
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"detectors": ("mad", "contextual"), "rank_window": 50,
          "member_options": "mad.window=50,contextual.min_periods=10"},
         {"detectors": ("mad", "zscore"), "combine": "max", "rank_window": 50,
+         "member_options": "mad.window=50,zscore.window=50"},
+        {"detectors": ("mad", "zscore"), "k": 2, "rank_window": 50, "member_verdicts": "own",
          "member_options": "mad.window=50,zscore.window=50"},
     )
 
@@ -147,6 +175,7 @@ class Consensus(Detector):
     threshold: float
     rank_window: int
     member_options: str
+    member_verdicts: str
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -170,10 +199,13 @@ class Consensus(Detector):
             calibrated[name] = self._ranks[name].calibrate(float(verdict.score))
             if verdict.is_anomaly:
                 fired.append(name)
-        ranked = sorted((s for s in calibrated.values() if not math.isnan(s)), reverse=True)
         details: dict[str, Any] = {"fired": ",".join(fired), "votes": len(fired)}
         details.update({f"{name}_score": s for name, s in calibrated.items()})
-        if not ranked or not all(len(rank) for rank in self._ranks.values()):
+        if not any(len(rank) for rank in self._ranks.values()):
+            return Verdict(math.nan, False, details)
+        ranked = sorted((s if len(self._ranks[name]) else 0.5 for name, s in calibrated.items()
+                         if not (math.isnan(s) and len(self._ranks[name]))), reverse=True)
+        if not ranked:
             return Verdict(math.nan, False, details)
         if self.combine == "vote":
             score = ranked[self.k - 1] if len(ranked) >= self.k else 0.0
@@ -202,6 +234,8 @@ class Consensus(Detector):
         if not (isinstance(members, dict) and isinstance(ranks, dict) and members.keys() == ranks.keys()
                 == detector._members.keys()):
             raise ValueError(f"consensus state does not hold one member and one rank for each of {detector.detectors}")
-        detector._members = {name: REGISTRY[name].from_state(s) for name, s in members.items()}
+        calibrated = detector.member_verdicts == "calibrated"
+        detector._members = {name: member_class(REGISTRY[name], calibrated).from_state(s)
+                             for name, s in members.items()}
         detector._ranks = {name: PercentileRank.from_state(s) for name, s in ranks.items()}
         return detector
