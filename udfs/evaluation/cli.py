@@ -119,7 +119,9 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
             wrapped(**params)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise click.BadParameter(f"{name}: {exc}", param_hint="--detector") from None
-        label = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        # In the user's units: cooldown=1h, not 3600000000000.
+        label = name + (":" + ",".join(f"{k}={_label_value(wrapped.parameters[k], v)}" for k, v in params.items())
+                        if params else "")
         runs: list[tuple[str, Any, bool]] = [(label, None, False)]
         names = tuple(getattr(cls, "value_range_params", None) or RANGE_PARAMS)
         if all(p in cls.parameters for p in names) and not any(p in params for p in names):
@@ -163,6 +165,15 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
     if details:
         for report in reports:
             click.echo(f"\n{report.detector}\n{report.details_markdown()}")
+
+
+def _label_value(param: Any, value: Any) -> str:
+    """A parameter value as a report label shows it: durations in their unit, lists joined by '+'."""
+    if param.kind == "duration":
+        return str(param.format(value))
+    if isinstance(value, tuple):
+        return "+".join(map(str, value))
+    return str(value)
 
 
 def _json_default(value: Any) -> Any:
