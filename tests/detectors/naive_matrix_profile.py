@@ -60,6 +60,8 @@ def matrix_profile(
             score = distance / typical if typical > 0 else (0.0 if distance == 0 else math.inf)
         out.append(Verdict(score, score > threshold, {"distance": distance, "neighbor_age": age}))
         learned.append(x)
-        if not math.isnan(distance):
+        # z-normalised: a constant subsequence's distance (0 or sqrt(m) by convention) is not typical of shapes
+        constant = normalize and np.ptp(window[-m:]) == 0
+        if not math.isnan(distance) and not constant:
             distances.append(distance)
     return out

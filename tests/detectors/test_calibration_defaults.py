@@ -64,6 +64,14 @@ def test_the_default_is_likelihood_or_spot() -> None:
     assert CALIBRATION_PARAMETERS["calibration"].default == "likelihood+spot"
 
 
+@pytest.mark.parametrize(("name", "expected"), [("contextual", "none"), ("knn_cad", "none")])
+def test_detectors_whose_score_is_its_own_calibration_default_to_none(name: str, expected: str) -> None:
+    """contextual's score is a verdict, knn_cad's a conformal p-value: neither is a scale to fit a tail to."""
+    detector = calibrated(REGISTRY[name])()
+    assert detector.params()["calibration"] == expected
+    assert detector.verdicts.calibrator is None
+
+
 def test_most_raw_scores_single_the_spike_out() -> None:
     """Guards the next test against passing by skipping: the scores of at least the classic detectors do."""
     singled = {name for name in NUMERIC if singles_out_the_spike(run(name, "spike"))}
@@ -77,7 +85,8 @@ def test_an_isolated_spike_is_flagged_with_default_options(name: str) -> None:
         pytest.skip(f"{name}'s raw score does not single the spike out: nothing for the calibration to catch")
     spike = verdicts[SPIKE_AT]
     assert spike.is_anomaly, (name, spike.score, spike.details)
-    assert spike.details["alert_rule"] in ("spot", "likelihood", "likelihood+spot")
+    own = REGISTRY[name].calibration_defaults.get("calibration") == "none"
+    assert spike.details["alert_rule"] in (("threshold",) if own else ("spot", "likelihood", "likelihood+spot"))
 
 
 @pytest.mark.slow
@@ -91,6 +100,8 @@ def test_the_extreme_value_rule_keeps_its_budget_on_clean_noise(name: str) -> No
     that are 0 on most points, such as iqr's, its normal approximation of the short-term
     mean is too light-tailed and it raises several alerts in 5,000 noise points.)
     """
+    if REGISTRY[name].calibration_defaults.get("calibration") == "none":
+        pytest.skip(f"{name} alerts on its own threshold by default: no risk budget (see its own tests)")
     verdicts = run(name, "noise")
     default = [v for v in verdicts if v.is_anomaly]
     own = REGISTRY[name].calibration_defaults.get("calibration")

@@ -39,8 +39,8 @@ def reference_scores(train: np.ndarray, test: np.ndarray, *, seed: int, **params
 def test_scores_are_scikit_learns(dims: int, contamination: float, n_estimators: int, train_size: int) -> None:
     # The detector's contamination 0 is scikit-learn's "auto".
     data = stream(train_size + 200, dims, seed=dims)
-    detector = IsolationForestDetector(
-        n_estimators=n_estimators, contamination=contamination, train_size=train_size, seed=11
+    detector = IsolationForestDetector(  # threshold 0: scikit-learn's predict
+        n_estimators=n_estimators, contamination=contamination, train_size=train_size, seed=11, threshold=0.0
     )
     verdicts = [detector.update(i, row.tolist()) for i, row in enumerate(data)]
     assert all(math.isnan(v.score) and not v.is_anomaly for v in verdicts[:train_size])
@@ -163,3 +163,28 @@ def test_a_constant_series_is_not_anomalous() -> None:
 def test_input_kind_follows_lags() -> None:
     assert IsolationForestDetector.input_kind_of(IsolationForestDetector(lags=3).params()) == "float"
     assert IsolationForestDetector.input_kind_of(IsolationForestDetector().params()) == "vector"
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+def test_default_verdicts_do_not_flag_normal_data(dims: int) -> None:
+    """By default a point must be as isolated as the most isolated 0.5% of the training points.
+
+    scikit-learn's cut-off (score > 0, the threshold before) flagged 13 to 25% of such
+    points; this cut about one in a hundred or fewer, and still a point 6 sd out on every axis.
+    """
+    rng = np.random.default_rng(20 + dims)
+    detector = IsolationForestDetector()
+    for i, row in enumerate(rng.normal(size=(500, dims))):
+        detector.update(i, row.tolist())
+    normal = [detector.update(500 + i, row.tolist()).is_anomaly for i, row in enumerate(rng.normal(size=(5000, dims)))]
+    assert sum(normal) <= 75, sum(normal)  # 1.5%; measured 0.1 to 1.1% over seeds and dims
+    assert detector.update(6000, [6.0] * dims).is_anomaly
+    training = sorted(detector.score_one(0, row).score for row in detector.training_set())
+    assert detector.cut == training[-3]  # 1 - 0.005 of 500, the higher order statistic: the 3rd highest
+    if dims == 1:  # beyond either end of the range
+        assert detector.update(6001, [-6.0]).is_anomaly
+    sklearn_cut = IsolationForestDetector(threshold=0.0)
+    for i, row in enumerate(rng.normal(size=(500, dims))):
+        sklearn_cut.update(i, row.tolist())
+    flagged = sum(sklearn_cut.update(i, row.tolist()).is_anomaly for i, row in enumerate(rng.normal(size=(2000, dims))))
+    assert flagged > 200  # what the default was: > 10% of normal points

@@ -188,6 +188,29 @@ def test_scores_the_discord() -> None:
     assert flagged and all(600 <= i < 600 + 10 + 16 for i in flagged), flagged
 
 
+def test_a_mostly_flat_series_is_not_scored_against_the_floor() -> None:
+    """Regular bursts of noise on a flat line: each burst is like the others, none is a discord.
+
+    Before, the zeros between constant subsequences made the median distance 0, so
+    every subsequence overlapping a burst scored sqrt(m) / (1e-3 sqrt(2 m)) = 707 (NAB's
+    rogue_agent_key_updown: 1,424 such points). Now the median is of the varying
+    subsequences' distances; a flat stretch in a varying series still stands out.
+    """
+    rng = np.random.default_rng(11)
+    values = np.zeros(3000)
+    for start in range(100, 3000, 250):
+        values[start : start + 20] = rng.normal(size=20)
+    verdicts = run(values.tolist(), m=32, history=2000, min_history=128)
+    scores = np.array([v.score for v in verdicts])
+    assert np.isfinite(scores).sum() > 2000
+    assert np.nanmax(scores) < 3.0, np.nanmax(scores)
+    assert not any(v.is_anomaly for v in verdicts)
+    wave = np.sin(np.arange(1500) / 5.0) + 0.05 * rng.normal(size=1500)
+    wave[1000:1100] = wave[1000]  # a flat line in a varying series
+    flagged = [i for i, v in enumerate(run(wave.tolist(), m=32, history=800, min_history=128)) if v.is_anomaly]
+    assert flagged and all(1000 <= i < 1100 + 32 for i in flagged), flagged
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"m": 2}, {"m": 32, "min_history": 40}, {"history": 100, "min_history": 128}, {"normalize": "yes"},

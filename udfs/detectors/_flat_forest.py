@@ -81,6 +81,8 @@ class FlatForest:
         self.n_features = n_features
         self._denominator = len(roots) * float(average_path_length(np.array([model.max_samples_]))[0])
         self._offset = float(model.offset_)
+        #: The lowest and highest score of the training vectors, when the fitter sets them (else None).
+        self.training_scores: tuple[float, float] | None = None
 
     def score(self, x: np.ndarray) -> float:
         """``-decision_function`` of one vector of ``n_features`` finite floats."""

@@ -14,12 +14,14 @@ from udfs.detectors.base import Detector, Verdict
 from udfs.params.declaration import Param, ParamSet
 from udfs.params.limits import MAX_HISTORY, MAX_LAGS, MAX_TREES
 
-__all__ = ["IsolationForestDetector"]
+__all__ = ["DEFAULT_SHARE", "IsolationForestDetector"]
 
 _NO_SCORE = Verdict(math.nan, False, {})
 # Scores are sums of ~100 path lengths: rounding drops the float noise that would put a
 # constant series a hair above the threshold (scikit-learn calls every point of one an outlier).
 _SCORE_DIGITS = 12
+#: By default a point is an anomaly when it is as isolated as this share of the training points.
+DEFAULT_SHARE = 0.005
 
 
 class IsolationForestDetector(Detector):
@@ -44,6 +46,23 @@ class IsolationForestDetector(Detector):
     higher is more anomalous, and above 0 is what scikit-learn's ``predict`` calls an
     outlier. Scores are rounded to 12 decimals (see Notes).
 
+    The verdict is a score above ``threshold``; by default (none) a score that
+    reaches :attr:`cut`, the level that the most isolated ``DEFAULT_SHARE`` (0.5%) of
+    the forest's own training vectors reach (the 3rd highest of 500): what
+    scikit-learn's ``contamination=0.005`` would call outliers, without moving the
+    score. Reaches, not exceeds: a point beyond the training range takes the same
+    path as the most extreme training point, so it ties with it (unless every
+    training point ties: a constant series flags nothing). On i.i.d. normal vectors
+    of 1 to 3 values (500 training points) that flags 0.1 to 1.1% of new points (new
+    points are isolated a little sooner than those the trees were grown on), and
+    points 6 sd out on every axis; scikit-learn's cut-off 0 (the default before)
+    flags 13 to 25% of normal data, the training maximum 0.01 to 0.1% but misses a
+    point beyond the less isolated end of a single value's range. A point far out
+    on one axis only is isolated no sooner than the training set's corners (an
+    isolation forest's own limit, whatever the cut). A forest given by
+    :meth:`use_model` comes without its training vectors, so there the default is
+    above 0.
+
     Parameters
     ----------
     See ``parameters`` (one declaration gives the constructor, the
@@ -51,7 +70,8 @@ class IsolationForestDetector(Detector):
     ``contamination`` sets ``offset_`` as in scikit-learn (0 for its ``"auto"``);
     ``train_size`` vectors are collected before the first fit and make the training
     set of every refit; ``refit_every`` N points after the first fit (0 = never); a
-    score above ``threshold`` is an anomaly; ``seed`` is the ``random_state`` of every
+    score above ``threshold`` is an anomaly (none: above every training vector's
+    score); ``seed`` is the ``random_state`` of every
     fit (same data, same seed, same forest); ``lags=0``: ``x`` is the vector,
     ``lags=k``: ``x`` is one value and the vector is it and its k predecessors (the
     first k points only fill the lags).
@@ -69,12 +89,16 @@ class IsolationForestDetector(Detector):
     Examples
     --------
     >>> rng = np.random.default_rng(1)
-    >>> detector = IsolationForestDetector(train_size=50, n_estimators=20)
-    >>> for i in range(50):
+    >>> detector = IsolationForestDetector(train_size=100, n_estimators=20)
+    >>> for i in range(100):
     ...     _ = detector.update(i, [10.0 + rng.normal(), 20.0 + rng.normal()])
-    >>> usual, odd = detector.update(50, [10.2, 19.5]), detector.update(51, [10.2, 35.0])
+    >>> usual, odd = detector.update(100, [10.2, 19.5]), detector.update(101, [15.0, 30.0])
     >>> usual.is_anomaly, round(usual.score, 3), odd.is_anomaly, round(odd.score, 3)
-    (False, -0.085, True, 0.04)
+    (False, -0.076, True, 0.261)
+    >>> round(detector.cut, 3)  # reached by the most isolated 0.5% of the 100 training points
+    0.183
+    >>> detector.update(102, [10.2, 35.0]).is_anomaly  # far out on one axis only: isolated no sooner
+    False
     """
 
     name: ClassVar[str] = "isolation_forest"
@@ -89,8 +113,10 @@ class IsolationForestDetector(Detector):
                                  "training set.", low=2, high=MAX_HISTORY),
         refit_every=Param.integer(0, "Refit on the latest train_size points every N points; 0 = never.", low=0,
                                   high=MAX_HISTORY),
-        threshold=Param.number(0.0, "Anomaly when the score (-decision_function, in (-1, 1)) exceeds this.",
-                               low=-1.0, high=1.0),
+        threshold=Param.number(None, "Anomaly when the score (-decision_function, in (-1, 1)) exceeds this "
+                               "(none: when it reaches the score of the most isolated 0.5% of the training "
+                               "points; exceeds 0 for a model from udfs train).",
+                               low=-1.0, high=1.0, optional=True),
         seed=Param.integer(0, "Random seed of every fit.", low=0, high=2**32 - 1),
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
@@ -103,7 +129,7 @@ class IsolationForestDetector(Detector):
     contamination: float
     train_size: int
     refit_every: int
-    threshold: float
+    threshold: float | None
     seed: int
 
     def __init__(self, **params: Any) -> None:
@@ -146,7 +172,24 @@ class IsolationForestDetector(Detector):
         if self._forest is None or vector is None:
             return _NO_SCORE
         score = round(self._forest.score(vector), _SCORE_DIGITS)
-        return Verdict(score, score > self.threshold, {})
+        scores = self._forest.training_scores
+        if self.threshold is None and scores is not None:
+            low, top = scores
+            # A tie with the top counts (see the class notes), unless every training point ties (constant data).
+            anomalous = score > top or (score == top and top > low)
+        else:
+            anomalous = score > self.cut
+        return Verdict(score, anomalous, {})
+
+    @property
+    def cut(self) -> float:
+        """``threshold``, or the default cut from the training scores (0 for an external model; NaN without one)."""
+        if self.threshold is not None:
+            return self.threshold
+        if self._forest is None:
+            return math.nan
+        scores = self._forest.training_scores
+        return scores[1] if scores is not None else 0.0
 
     @property
     def has_model(self) -> bool:
@@ -207,8 +250,16 @@ class IsolationForestDetector(Detector):
         return model.fit(data)
 
     def fit_model(self, data: np.ndarray) -> FlatForest:
-        """The forest to install for training set ``data``; pure (touches no state), so thread-safe."""
-        return FlatForest(self.fit_estimator(data))
+        """The forest to install for training set ``data``; pure (touches no state), so thread-safe.
+
+        The forest knows the lowest (rounded) score of ``data`` and the default cut: the
+        score that the top ``DEFAULT_SHARE`` of ``data`` reach (the higher order statistic).
+        """
+        forest = FlatForest(self.fit_estimator(data))
+        scores = np.array([round(forest.score(row), _SCORE_DIGITS) for row in data])
+        cut = float(np.quantile(scores, 1.0 - DEFAULT_SHARE, method="higher"))
+        forest.training_scores = (float(scores.min()), cut)
+        return forest
 
     def install_model(self, forest: FlatForest) -> None:
         """Score with ``forest`` from now on."""

@@ -40,7 +40,14 @@ class KnnConformal(Detector):
     -----
     A score of ``1 - 1 / (1 + calibration_size)`` (0.9967 by default) means the
     window is further from its neighbours than every calibration window; the
-    default ``threshold`` flags exactly those. Until ``dim - 1 + train_size +
+    default ``threshold`` flags exactly those. The score is already a calibrated
+    tail probability (a conformal p-value is at most ``a`` with probability at most
+    ``a`` on exchangeable data), so the UDF's default ``.calibration()`` is ``'none'``
+    and only the rest period and the cooldown apply: the shared calibrations fit a
+    distribution to the raw scores, and this one is bounded just below 1 with many
+    ties at its top value (SPOT then only sees ties, the likelihood the mean of ten
+    p-values). On i.i.d. noise the default threshold fires on about one value in
+    ``1 + calibration_size`` that is not resting. Until ``dim - 1 + train_size +
     calibration_size`` values have been learned the score is NaN. A vector with a
     NaN or infinity is never formed: non-finite values are not learned and score
     NaN. ``details``: ``alpha`` (the non-conformity, NaN when not scored).
@@ -71,6 +78,8 @@ class KnnConformal(Detector):
         threshold=Param.number(0.995, "Anomaly when the score (1 - conformal p-value) reaches this.", low=0,
                                high=1, closed="right"),
     )
+    #: The score is a conformal p-value: calibrated by construction, not a scale to learn.
+    calibration_defaults: ClassVar[Mapping[str, Any]] = {"calibration": "none"}
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ({"k": 31, "train_size": 30},)
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"dim": 4, "k": 3, "train_size": 30, "calibration_size": 20, "rest_period": 10},

@@ -55,10 +55,17 @@ class MatrixProfile(Detector):
     ``T_`` is the window (while the window is shorter, one with ``egress=False``).
 
     The score is the distance over the typical distance: the median of the last
-    ``history`` distances, floored at ``1e-3 * sqrt(2 m)`` (times the standard
-    deviation of the kept values when ``normalize`` is False). 3.0 thus means three
-    times farther from any earlier match than usual; on noise or a random walk the
-    z-normalised score stays near 2 at most, a shape never seen goes well above.
+    ``history`` distances of subsequences that vary, floored at ``1e-3 * sqrt(2 m)``
+    (times the standard deviation of the kept values when ``normalize`` is False).
+    3.0 thus means three times farther from any earlier match than usual; on noise or
+    a random walk the z-normalised score stays near 2 at most, a shape never seen goes
+    well above. With ``normalize`` the distances of constant subsequences are left out
+    of the median: their 0 (from another constant one) or ``sqrt(m)`` is a
+    convention, not a measured match, and on a series that is flat most of the time
+    those zeros made the median 0, so every varying subsequence scored
+    ``sqrt(m) / floor`` (707 for ``m=32``). A constant subsequence is still scored
+    against the varying ones (a flat line in a varying series stands out); until a
+    varying subsequence has been measured, nothing is scored.
 
     NaN and infinite values are not learned; their verdict has a NaN score and is
     not an anomaly. Subsequences are made of learned values, so a gap closes up:
@@ -153,7 +160,8 @@ class MatrixProfile(Detector):
     def _learn(self, step: Step | None) -> None:
         if step is None:
             return
-        if not math.isnan(step.distance):
+        # stats[2]: the newest subsequence is constant (always False without normalize).
+        if not math.isnan(step.distance) and not (step.stats is not None and step.stats[2][0]):
             slot = self._scored % self.history
             if self._scored >= self.history:
                 del self._sorted[bisect_left(self._sorted, self._distances[slot])]
