@@ -445,6 +445,16 @@ class Forecast(Detector):
         """The ARIMA order of the current model (None before the first arima fit)."""
         return self._order
 
+    @property
+    def order_label(self) -> str:
+        """The current ARIMA model as ``ARIMA(p, d, q)`` ('' before the first arima fit)."""
+        return "" if self._order is None else f"ARIMA{self._order}"
+
+    @property
+    def speaking_model(self) -> str:
+        """The model whose forecasts are used now: ``model`` once fitted, else ``holt_winters`` (the fallback)."""
+        return self.model if self.model != "holt_winters" and self._main is not None else "holt_winters"
+
     # -- fitting -------------------------------------------------------------------------
     def _fit_hw(self) -> None:
         y = np.fromiter(self._values, float, len(self._values))
