@@ -50,6 +50,11 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
                       ("refit_every", 0)],
     # ARIMA order by AIC over 18 candidates on 500 points, refitted every 10000, in the background
     "forecast_arima": [("emit", "all"), ("model", "arima"), ("refit_every", 10000)],
+    # seasonal ARIMA, a day of 5-minute data: D by seasonal strength, 18 SARIMAX fits on 600 points
+    "forecast_sarima": [("emit", "all"), ("model", "arima"), ("periods", "288"), ("history", 600),
+                        ("refit_every", 10000)],
+    # Prophet (the optional extra) on 500 points, refitted every 10000, a pandas predict per point
+    "forecast_prophet": [("emit", "all"), ("model", "prophet"), ("refit_every", 10000)],
     "spike": [("emit", "all")],
     "changepoint": [("emit", "all")],
     "distribution_shift": [("emit", "all")],
@@ -61,7 +66,8 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     "irregular_unstable": [("emit", "all")],
 }
 #: Benchmarks of one UDF with other options, by label.
-UDF_OF = {"forecast_mstl": "forecast", "forecast_arima": "forecast"}
+UDF_OF = {"forecast_mstl": "forecast", "forecast_arima": "forecast", "forecast_sarima": "forecast",
+          "forecast_prophet": "forecast"}
 
 
 def option(name: str, value: str | float | int | tuple[str, int]) -> pb.Option:

@@ -1,15 +1,15 @@
-"""Next-value forecasts with a prediction interval: Holt-Winters, MSTL or ARIMA, refitted now and then."""
+"""Next-value forecasts with an interval: Holt-Winters, MSTL, (seasonal) ARIMA or Prophet, refitted now and then."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from udfs.detectors._arima import ArimaModel, fit_arima, quiet_fit
 from udfs.detectors.base import Detector, Verdict
 from udfs.params.constraints import Constraint, InvalidParameterError
 from udfs.params.declaration import Param, ParamSet
@@ -44,13 +44,6 @@ class _PeriodList(Constraint):
         return "a comma-separated list of distinct integers from 2 to 100000 (e.g. '288,2016'), or ''"
 
 
-def _quiet_fit(fit: Any) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter; the fit is used as it comes
-        with np.errstate(all="ignore"):
-            return fit()
-
-
 # -- the models' states: plain numbers, so a snapshot restores them exactly -----------------
 class _Holt:
     """Additive Holt-Winters recursions with fitted coefficients (``m`` = 0: no season)."""
@@ -67,7 +60,7 @@ class _Holt:
 
         model = ExponentialSmoothing(y, trend="add" if trend else None, seasonal="add" if m else None,
                                      seasonal_periods=m or None, initialization_method="estimated")
-        result = _quiet_fit(model.fit)
+        result = quiet_fit(model.fit)
         params = result.params
         coef = (float(params["smoothing_level"]), float(np.nan_to_num(params.get("smoothing_trend", 0.0))),
                 float(np.nan_to_num(params.get("smoothing_seasonal", 0.0))))
@@ -134,66 +127,6 @@ class _Mstl:
         return cls(profiles, _Holt.from_state(s["holt"], trend))
 
 
-class _Arima:
-    """ARIMA(p, d, q) one-step recursions: ``w = diff^d(y) - mu``, ``w^ = sum phi w + sum theta e``."""
-
-    def __init__(self, order: Sequence[int], mu: float, ar: Sequence[float], ma: Sequence[float],
-                 ys: Sequence[float], ws: Sequence[float], es: Sequence[float]) -> None:
-        self.p, self.d, self.q = (int(o) for o in order)
-        self.mu = float(mu)
-        self.ar, self.ma = [float(a) for a in ar], [float(m) for m in ma]
-        self.ys: deque[float] = deque((float(v) for v in ys), maxlen=max(self.d, 1))  # last d values (d <= 1)
-        self.ws: deque[float] = deque((float(v) for v in ws), maxlen=max(self.p, 1))  # newest last
-        self.es: deque[float] = deque((float(v) for v in es), maxlen=max(self.q, 1))
-
-    def _w_hat(self, ws: Sequence[float], es: Sequence[float]) -> float:
-        total = 0.0
-        for i, phi in enumerate(self.ar, start=1):
-            total += phi * ws[-i]
-        for j, theta in enumerate(self.ma, start=1):
-            total += theta * es[-j]
-        return total
-
-    def _level(self) -> float:
-        return self.ys[-1] if self.d else 0.0
-
-    def predict(self) -> float:
-        return self._level() + self.mu + self._w_hat(self.ws, self.es)
-
-    def ahead(self, h: int) -> float:
-        ws, es, level = list(self.ws), list(self.es), self._level()
-        predicted = level
-        for _ in range(h):
-            w = self._w_hat(ws, es)
-            predicted = (predicted if self.d else 0.0) + self.mu + w
-            ws.append(w)
-            es.append(0.0)
-        return predicted
-
-    def advance(self, y: float) -> None:
-        w = y - self._level() - self.mu
-        e = w - self._w_hat(self.ws, self.es)
-        if self.p:
-            self.ws.append(w)
-        if self.q:
-            self.es.append(e)
-        if self.d:
-            self.ys.append(y)
-
-    def state(self) -> dict[str, Any]:
-        return {"order": [self.p, self.d, self.q], "mu": self.mu, "ar": self.ar, "ma": self.ma,
-                "ys": list(self.ys), "ws": list(self.ws), "es": list(self.es)}
-
-    @classmethod
-    def from_state(cls, s: Mapping[str, Any]) -> _Arima:
-        p, d, q = (int(o) for o in s["order"])
-        numbers = [float(s["mu"]), *map(float, [*s["ar"], *s["ma"], *s["ys"], *s["ws"], *s["es"]])]
-        lengths = (len(s["ar"]), len(s["ma"]), len(s["ys"]), len(s["ws"]), len(s["es"]))
-        if lengths != (p, q, d, p, q) or d > 1 or not all(map(math.isfinite, numbers)):
-            raise ValueError("forecast state has a malformed ARIMA model")
-        return cls((p, d, q), s["mu"], s["ar"], s["ma"], s["ys"], s["ws"], s["es"])
-
-
 class _Prophet:
     """A fitted Prophet model (the optional extra), predicting at a point's own time; no state between fits."""
 
@@ -210,7 +143,7 @@ class _Prophet:
             import pandas as pd
 
             frame = pd.DataFrame({"ds": pd.to_datetime([int(t)], unit="ns")})
-            self._cache = (int(t), float(_quiet_fit(lambda: self.model.predict(frame))["yhat"].iloc[0]))
+            self._cache = (int(t), float(quiet_fit(lambda: self.model.predict(frame))["yhat"].iloc[0]))
         return self._cache[1]
 
     def predict(self) -> float:
@@ -250,8 +183,8 @@ def fit_prophet(times: np.ndarray, y: np.ndarray) -> tuple[_Prophet, np.ndarray]
         logging.getLogger(name).setLevel(logging.WARNING)
     frame = pd.DataFrame({"ds": pd.to_datetime(times.astype("int64"), unit="ns"), "y": y})
     model = Prophet(uncertainty_samples=0)
-    _quiet_fit(lambda: model.fit(frame))
-    errors = y - np.asarray(_quiet_fit(lambda: model.predict(frame[["ds"]]))["yhat"], float)
+    quiet_fit(lambda: model.fit(frame))
+    errors = y - np.asarray(quiet_fit(lambda: model.predict(frame[["ds"]]))["yhat"], float)
     step = int(np.median(np.diff(times))) if len(times) > 1 else 1
     return _Prophet(model_to_json(model), max(step, 1), int(times[-1])), errors
 
@@ -263,43 +196,12 @@ def fit_mstl(y: np.ndarray, periods: Sequence[int], trend: bool) -> tuple[_Mstl,
     """
     from statsmodels.tsa.seasonal import MSTL
 
-    result = _quiet_fit(lambda: MSTL(y, periods=tuple(periods)).fit())
+    result = quiet_fit(lambda: MSTL(y, periods=tuple(periods)).fit())
     seasonal = np.asarray(result.seasonal, float).reshape(len(y), len(periods))
     adjusted = y - seasonal.sum(axis=1)
     holt, errors = _Holt.fit(adjusted, 0, trend)
     profiles = [seasonal[len(y) - p:, k].tolist() for k, p in enumerate(periods)]
     return _Mstl(profiles, holt), errors
-
-
-def fit_arima(y: np.ndarray, max_p: int, max_d: int, max_q: int) -> tuple[_Arima, np.ndarray, tuple[int, int, int]]:
-    """The ARIMA order with the lowest AIC over ``p <= max_p, d <= max_d, q <= max_q`` (statsmodels).
-
-    A constant (the mean) when ``d`` is 0, none otherwise. Returns the model with its
-    state at the end of ``y``, the in-sample one-step errors (after a burn-in) and the order.
-    """
-    from statsmodels.tsa.arima.model import ARIMA
-
-    best: tuple[float, Any, tuple[int, int, int]] | None = None
-    for d in range(max_d + 1):
-        for p in range(max_p + 1):
-            for q in range(max_q + 1):
-                try:
-                    result = _quiet_fit(ARIMA(y, order=(p, d, q), trend="c" if d == 0 else "n").fit)
-                except (ValueError, np.linalg.LinAlgError):
-                    continue
-                aic = float(result.aic)
-                if math.isfinite(aic) and (best is None or aic < best[0]):
-                    best = (aic, result, (p, d, q))
-    if best is None:
-        raise ValueError("no ARIMA order could be fitted")
-    _, result, (p, d, q) = best
-    params = dict(zip(result.param_names, np.asarray(result.params, float), strict=True))
-    resid = np.asarray(result.resid, float)
-    w = np.diff(y, n=d) - params.get("const", 0.0) if d else y - params.get("const", 0.0)
-    model = _Arima((p, d, q), params.get("const", 0.0), [params[f"ar.L{i}"] for i in range(1, p + 1)],
-                   [params[f"ma.L{j}"] for j in range(1, q + 1)], y[len(y) - d:].tolist() if d else [],
-                   w[len(w) - p:].tolist() if p else [], resid[len(resid) - q:].tolist() if q else [])
-    return model, resid[min(len(resid) - 1, d + max(p, q)):], (p, d, q)
 
 
 class Forecast(Detector):
@@ -318,7 +220,10 @@ class Forecast(Detector):
       5-minute data) plus the rest; the forecast is each component's value one period ago
       plus Holt's linear trend fitted on the deseasonalised values (STLForecast's recipe).
     - ``arima``: ``ARIMA(p, d, q)`` with the order chosen like auto-ARIMA, by the lowest
-      AIC over ``p <= max_p``, ``d <= max_d``, ``q <= max_q`` (a constant when ``d`` is 0).
+      AIC over ``p <= max_p``, ``d <= max_d``, ``q <= max_q`` (a constant when ``d`` is 0);
+      with one period in ``periods``, seasonal ``ARIMA(p, d, q)(P, D, Q)s`` (statsmodels'
+      ``SARIMAX``): ``D`` by the seasonal strength, ``P, Q <= 1`` by AIC for periods up to 60
+      (:mod:`udfs.detectors._arima`).
     - ``prophet`` (optional extra ``[prophet]``): Prophet with its automatic seasonalities,
       fitted on the values and their times, predicting at each point's own time.
 
@@ -357,8 +262,9 @@ class Forecast(Detector):
                            "prophet (optional extra)."),
         season=Param.integer(0, "Points per season of Holt-Winters (also the fallback of mstl and arima), e.g. "
                                 "288 for a day of 5-minute data; 0 = no season.", low=0, high=100_000),
-        periods=Param.text("", "mstl: the seasonal periods in points, comma separated (e.g. '288,2016'); "
-                               "'' = season.", check=_PeriodList()),
+        periods=Param.text("", "mstl: the seasonal periods in points, comma separated (e.g. '288,2016'), "
+                               "'' = season; arima: one period for a seasonal ARIMA, '' = none.",
+                           check=_PeriodList()),
         max_p=Param.integer(2, "arima: largest autoregressive order tried.", low=0, high=5),
         max_d=Param.integer(1, "arima: largest order of differencing tried.", low=0, high=1),
         max_q=Param.integer(2, "arima: largest moving-average order tried.", low=0, high=5),
@@ -372,12 +278,14 @@ class Forecast(Detector):
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"season": 100, "history": 150}, {"model": "mstl", "periods": "10,100", "history": 150},
-        {"model": "mstl", "periods": "", "season": 0},
+        {"model": "mstl", "periods": "", "season": 0}, {"model": "arima", "periods": "5,12", "history": 100},
+        {"model": "arima", "periods": "50", "history": 100},
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"history": 50, "refit_every": 50}, {"season": 10, "history": 50, "refit_every": 0, "trend": False},
         {"model": "mstl", "periods": "5,12", "history": 60, "refit_every": 0},
         {"model": "arima", "max_p": 1, "max_d": 1, "max_q": 1, "history": 60, "refit_every": 0},
+        {"model": "arima", "periods": "6", "max_p": 1, "max_d": 0, "max_q": 1, "history": 60, "refit_every": 0},
     )
 
     model: str
@@ -395,12 +303,13 @@ class Forecast(Detector):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._periods = parse_periods(self.periods) or ((self.season,) if self.season else ())
+        self._arima_period = parse_periods(self.periods)[0] if self.model == "arima" and self.periods.strip() else 0
         self._values: deque[float] = deque(maxlen=self.history)
         # The Holt-Winters model: the model itself, or the fallback of mstl and arima.
         self._hw: _Holt | None = None
         self._hw_errors: deque[float] = deque(maxlen=self.history)
         # The mstl or arima model, once fitted (a constant history gives a constant model: None here).
-        self._main: _Mstl | _Arima | _Prophet | None = None
+        self._main: _Mstl | ArimaModel | _Prophet | None = None
         self._times: deque[int] = deque(maxlen=self.history if self.model == "prophet" else 0)
         self._main_errors: deque[float] = deque(maxlen=self.history)
         self._order: tuple[int, int, int] | None = None
@@ -419,7 +328,9 @@ class Forecast(Detector):
         periods = parse_periods(values["periods"])
         if values["model"] == "mstl" and not periods and not values["season"]:
             raise InvalidParameterError("model 'mstl' needs periods (or season), got periods '' and season 0")
-        longest = max((*(periods if values["model"] == "mstl" else ()), values["season"]))
+        if values["model"] == "arima" and len(periods) > 1:
+            raise InvalidParameterError(f"model 'arima' takes one seasonal period, got periods '{values['periods']}'")
+        longest = max((*(periods if values["model"] in ("mstl", "arima") else ()), values["season"]))
         if values["history"] < 2 * longest + 10:
             name = "season" if longest == values["season"] else "periods"
             raise InvalidParameterError(
@@ -444,6 +355,24 @@ class Forecast(Detector):
     def order(self) -> tuple[int, int, int] | None:
         """The ARIMA order of the current model (None before the first arima fit)."""
         return self._order
+
+    @property
+    def seasonal_order(self) -> tuple[int, int, int, int] | None:
+        """``(P, D, Q, s)`` of the current seasonal ARIMA model (None without one)."""
+        return self._main.seasonal_order if isinstance(self._main, ArimaModel) else None
+
+    @property
+    def order_label(self) -> str:
+        """The current ARIMA model as ``ARIMA(p, d, q)`` or ``ARIMA(p, d, q)(P, D, Q)s`` ('' before the first fit)."""
+        if self._order is None:
+            return ""
+        seasonal = self.seasonal_order
+        return f"ARIMA{self._order}" + ("" if seasonal is None else f"{seasonal[:3]}{seasonal[3]}")
+
+    @property
+    def speaking_model(self) -> str:
+        """The model whose forecasts are used now: ``model`` once fitted, else ``holt_winters`` (the fallback)."""
+        return self.model if self.model != "holt_winters" and self._main is not None else "holt_winters"
 
     # -- fitting -------------------------------------------------------------------------
     def _fit_hw(self) -> None:
@@ -479,7 +408,7 @@ class Forecast(Detector):
         if self.model == "mstl":
             mstl, errors = fit_mstl(y, self._periods, self.trend)
             return mstl, errors, None, end
-        arima, errors, order = fit_arima(y, self.max_p, self.max_d, self.max_q)
+        arima, errors, order = fit_arima(y, self.max_p, self.max_d, self.max_q, self._arima_period)
         return arima, errors, order, end
 
     def install_model(self, fitted: tuple[Any, np.ndarray, Any, int]) -> None:
@@ -601,7 +530,9 @@ class Forecast(Detector):
             if detector.model == "mstl":
                 detector._main = _Mstl.from_state(state["main"], detector._periods, detector.trend)
             elif detector.model == "arima":
-                detector._main = _Arima.from_state(state["main"])
+                detector._main = ArimaModel.from_state(state["main"])
+                if detector._main.s != detector._arima_period:
+                    raise ValueError("forecast state has an ARIMA model of another seasonal period")
             elif detector.model == "prophet":
                 detector._main = _Prophet.from_state(state["main"])
             else:

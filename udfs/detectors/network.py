@@ -24,7 +24,9 @@ class NetworkEnsemble(Detector):
     The input of each point is ``(latency, loss)``: the round-trip time (``None`` when
     the measurement has none, e.g. every probe was lost) and the fraction of probes
     lost (``None`` when unknown; a value outside [0, 1] is not a loss and is ignored).
-    A non-finite float in either makes the point invalid: neither scored nor learned.
+    A bare number is a latency alone (loss unknown), so a series without a loss, such
+    as NAB's, runs through the latency members. A non-finite float in either makes the
+    point invalid: neither scored nor learned.
 
     Each member of ``detectors`` runs with its defaults (or ``member_options``, as
     ``MEMBER.PARAM=VALUE``): ``changepoint``, ``distribution_shift``, ``mode_change`` and
@@ -54,6 +56,9 @@ class NetworkEnsemble(Detector):
 
     name: ClassVar[str] = "network"
     input_kind: ClassVar[str] = "vector"
+    #: Its verdict is the event itself (one alert per event), not a score to calibrate: the
+    #: UDF has no calibration options and ``udfs evaluate nab`` runs it as it is.
+    calibrates: ClassVar[bool] = False
     parameters: ClassVar[ParamSet] = ParamSet(
         detectors=Param.names(MEMBERS, MEMBERS, "Member detectors (comma separated).", min_items=1),
         k=Param.integer(1, "Members whose votes must hold at once for an alert (at most the number of members).",
@@ -97,6 +102,8 @@ class NetworkEnsemble(Detector):
     @staticmethod
     def _split(x: Any) -> tuple[float | None, float | None] | None:
         """``(latency, loss)`` with unusable parts as None; None when the point is invalid."""
+        if isinstance(x, int | float) and not isinstance(x, bool):
+            x = (x, None)  # a latency alone
         if not isinstance(x, Sequence) or isinstance(x, str) or len(x) < 2:
             return None
         parts: list[float | None] = []

@@ -113,7 +113,8 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
         if cls is None:
             raise click.BadParameter(f"unknown detector {name!r}; known: {', '.join(sorted(REGISTRY))}",
                                      param_hint="--detector")
-        wrapped = calibrated(cls) if cls.input_kind != "state" else cls
+        # As the UDF runs it: calibrated, unless its verdicts are states or events (network).
+        wrapped = calibrated(cls) if cls.input_kind != "state" and getattr(cls, "calibrates", True) else cls
         try:
             params = _typed(wrapped, params)
             wrapped(**params)

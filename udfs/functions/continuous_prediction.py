@@ -2,12 +2,20 @@
 
 A ``batch|query()`` with ``.every(30m)`` and ``.offset(3h)`` hands this UDF, every
 30 minutes, the data up to three hours ago (so that late data has arrived: Latigo's
-``continuous_prediction_delay``). Each group keeps a Holt-Winters model (the
-``@forecast()`` detector) that learns the batch's points it has not seen yet; the
-UDF then answers with ``horizon`` predicted points after the last one, spaced by
-``interval`` (or the batch's median spacing), each with fields ``predicted``,
-``lower`` and ``upper`` and tags ``model`` and ``field``, for an ``influxDBOut()``
-into a ``predictions`` measurement. Models live in the task's snapshots.
+``continuous_prediction_delay``). Each group keeps a model of the ``@forecast()``
+detector (``.model()``: Holt-Winters by default, MSTL, ARIMA or Prophet) that learns
+the batch's points it has not seen yet; the UDF then answers with ``horizon``
+predicted points after the last one, spaced by ``interval`` (or the batch's median
+spacing), each with fields ``predicted``, ``lower`` and ``upper`` and tags ``model``
+(the model that predicted) and ``field``, for an ``influxDBOut()`` into a
+``predictions`` measurement.
+
+MSTL, ARIMA and Prophet fits run in the background as in ``@forecast()``
+(:mod:`udfs.functions.background_fit`): a batch is answered at once, by the previous
+model or, before the first fit, by the Holt-Winters fallback (tag ``model`` says
+which); a fit due after a batch starts then and its model predicts from the group's
+next batch on. Models live in the task's snapshots, which first wait for the fits in
+flight.
 """
 
 from __future__ import annotations
@@ -18,8 +26,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from udfs.functions.background_fit import BackgroundFitUDF
 from udfs.functions.base import BatchUDF, numeric_field
-from udfs.functions.detector_udf import DetectorUDF
 from udfs.functions.options import OptionSpec, ValueType
 from udfs.params.declaration import Param, ParamSet
 from udfs.params.limits import MAX_DURATION_NS
@@ -44,10 +52,11 @@ class _Series:
     last_time: int = -(2**63)
 
 
-class ContinuousPrediction(BatchUDF, DetectorUDF):
+class ContinuousPrediction(BatchUDF, BackgroundFitUDF):
     name = "continuous_prediction"
     summary = "Latigo-style: every batch, learn new points per group and predict the next ones (batch edge)."
     detector = "forecast"
+    fit_kind = "forecast"
     adds_output_schema = False  # a predictions measurement, not the input points
     hidden_params = frozenset({"robust"})
     # 2: the forecast detector's state holds a model choice (Holt-Winters under "hw").
@@ -71,6 +80,9 @@ class ContinuousPrediction(BatchUDF, DetectorUDF):
     def new_group(self, group: str) -> Any:
         return _Series(super().new_group(group))
 
+    def fitting_detector(self, state: Any) -> Any:
+        return state.detector
+
     def group_to_json(self, state: Any) -> Any:
         return {"model": state.detector.state_dict(), "last_time": state.last_time}
 
@@ -91,6 +103,7 @@ class ContinuousPrediction(BatchUDF, DetectorUDF):
                 continue
             series.detector.update(p.time, value)
             series.last_time = p.time
+        self.submit_due_fit(begin.group, series.detector)  # predicts from the next batch on
         step = self.interval or (int(statistics.median(b - a for a, b in pairwise(times))) if len(times) > 1
                                  else 0)
         forecasts = series.detector.forecast_ahead(self.horizon)
@@ -100,7 +113,7 @@ class ContinuousPrediction(BatchUDF, DetectorUDF):
         for h, (predicted, lower, upper) in enumerate(forecasts, start=1):
             p = udf_pb2.Point(time=series.last_time + h * step, name=begin.name, group=begin.group)
             p.tags.update(begin.tags)
-            p.tags["model"] = series.detector.model
+            p.tags["model"] = series.detector.speaking_model
             p.tags["field"] = self.field
             p.fieldsDouble["predicted"] = predicted
             p.fieldsDouble["lower"] = lower

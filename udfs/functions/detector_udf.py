@@ -169,7 +169,11 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         return {k: config[k] for k in self.detector_class().parameters if k in config}
 
     def new_group(self, group: str) -> Any:
-        return self._detector_cls(**self.params)
+        return self.prepare_detector(self._detector_cls(**self.params))
+
+    def prepare_detector(self, detector: Any) -> Any:
+        """A new or restored group's detector, before its first point (default: as it is)."""
+        return detector
 
     def group_to_json(self, state: Any) -> Any:
         return state.state_dict()
@@ -216,7 +220,7 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
         detector = self._detector_cls.from_state(data)
         if detector.params() != self.expected_params:
             raise ValueError("snapshot was taken with other detector options")
-        return detector
+        return self.prepare_detector(detector)
 
     def read_value(self, point: udf_pb2.Point) -> Any:
         """The value to feed the detector, or a :class:`Skip` saying why there is none."""

@@ -1,9 +1,9 @@
 """``@isolation_forest()``: scikit-learn's isolation forest over several fields (or lags of one), per group.
 
-Fitting never holds up the stream. Each group's forest is fitted on a background
-thread (one worker per process, shared by every task a ``udfs serve`` process runs,
-so fits queue rather than compete with Kapacitor for CPU) while points keep being
-answered. No point passes unscored because a forest is training: until a group's
+Fitting never holds up the stream. Each group's forest is fitted in the background
+(:mod:`udfs.functions.background_fit`: one worker per process, shared by every task a
+``udfs serve`` process runs, so fits queue rather than compete with Kapacitor for CPU)
+while points keep being answered. No point passes unscored because a forest is training: until a group's
 first forest is ready (or, after a restore, its saved training set is refitted) its
 points are held back, at most ``HOLD_LIMIT`` per group, and emitted in order, scored
 by that forest, with the group's first point after the fit (the training points are
@@ -26,12 +26,13 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from typing import Any
 
 from udfs.detectors.base import Verdict
+from udfs.functions.background_fit import SNAPSHOT_WAIT, BackgroundFitUDF
 from udfs.functions.base import numeric_field
-from udfs.functions.detector_udf import DetectorUDF, Skip, common_options
+from udfs.functions.detector_udf import Skip, common_options
 from udfs.functions.options import OptionError, OptionSpec, ValueType
 from udfs.protocol import PeerClosedError, udf_pb2
 
@@ -40,27 +41,17 @@ __all__ = ["HOLD_LIMIT", "IsolationForestUDF"]
 #: Points held per group while its first forest trains (a few MB of points at most).
 HOLD_LIMIT = 10_000
 
-_EXECUTOR: ThreadPoolExecutor | None = None
-_EXECUTOR_LOCK = threading.Lock()
-
-
-def _fit_executor() -> ThreadPoolExecutor:
-    """The process's one fitting thread, started on first use."""
-    global _EXECUTOR
-    with _EXECUTOR_LOCK:
-        if _EXECUTOR is None:
-            _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isolation-forest-fit")
-        return _EXECUTOR
-
-
 _UNSCORED = Verdict(math.nan, False, {})
 
 
-class IsolationForestUDF(DetectorUDF):
+class IsolationForestUDF(BackgroundFitUDF):
     name = "isolation_forest"
     summary = ("scikit-learn isolation forest over several fields of a point (or the lags of one), trained per "
                "group in the background or loaded from a checksum-verified model.")
     detector = "isolation_forest"
+    fit_kind = "isolation-forest"
+    fitted_name = "forest"
+    snapshot_waits = False  # only for the fits that hold points back (below)
     # 2: contamination is kept as a number, 0 for scikit-learn's 'auto' (was the string 'auto').
     state_version = 2
 
@@ -83,7 +74,6 @@ class IsolationForestUDF(DetectorUDF):
 
     def __init__(self) -> None:
         super().__init__()
-        self._fits: dict[str, Future[Any]] = {}
         # Per group: points (and their vectors, None = unscorable) waiting for a forest.
         self._held: dict[str, deque[tuple[udf_pb2.Point, Any]]] = {}
         self._model: Any = None
@@ -139,24 +129,10 @@ class IsolationForestUDF(DetectorUDF):
         return values
 
     # -- groups and background fitting -----------------------------------------
-    def _prepare(self, detector: Any) -> Any:
-        detector.fit_inline = False
+    def prepare_detector(self, detector: Any) -> Any:
+        detector = super().prepare_detector(detector)
         if self._model is not None:
             detector.use_model(self._model)
-        return detector
-
-    def new_group(self, group: str) -> Any:
-        return self._prepare(super().new_group(group))
-
-    def group_state(self, group: str, time: int | None = None) -> Any:
-        detector = super().group_state(group, time)
-        future = self._fits.get(group)
-        if future is not None and future.done():
-            del self._fits[group]
-            try:
-                detector.install_model(future.result())
-            except Exception:
-                self.log.exception("task %s group %s: fit failed; the previous forest stays", self.task_id, group)
         return detector
 
     def point(self, point: udf_pb2.Point) -> None:
@@ -183,7 +159,7 @@ class IsolationForestUDF(DetectorUDF):
             verdict = self._calibrated(point, verdict)
             if self.should_emit(verdict):
                 self.outbox.point(self.annotate(point, verdict))
-        if group not in self._fits and detector.needs_fit():
+        if group not in self.fits and detector.needs_fit():
             self._submit(group, detector, detector.begin_fit())
 
     def _hold(self, group: str, point: udf_pb2.Point, vector: Any) -> None:
@@ -221,20 +197,15 @@ class IsolationForestUDF(DetectorUDF):
         # An evicted group's held points go out unscored, as when the hold is full: none is lost.
         for point, _ in self._held.pop(group, ()):
             self._emit(point, None, None)
-        future = self._fits.pop(group, None)
-        if future is not None:
-            future.cancel()
         super().forget_group(group)
 
     def _submit(self, group: str, detector: Any, data: Any) -> None:
-        future = _fit_executor().submit(detector.fit_model, data)
-        self._fits[group] = future
-        future.add_done_callback(lambda done: self._fit_done(group, done))
+        self.fits.submit(group, detector, data, on_done=self._fit_done)
 
     def _fit_done(self, group: str, future: Future[Any]) -> None:
         """On the fit's thread: install the forest and send the points it was holding."""
         with self._state_lock:
-            if self._fits.get(group) is not future or future.cancelled() or not self._held.get(group):
+            if self.fits.current(group) is not future or future.cancelled() or not self._held.get(group):
                 return  # superseded, or nothing waits for it: the next point installs it
             detector = self.group_state(group)  # installs the finished fit
             if not detector.has_model:
@@ -247,20 +218,15 @@ class IsolationForestUDF(DetectorUDF):
 
     def wait_for_fits(self, timeout: float | None = None) -> None:
         """Wait for the fits in flight; their forests are installed at each group's next point."""
-        wait(list(self._fits.values()), timeout=timeout)
+        self.fits.wait(timeout)
 
     def settle(self, timeout: float | None = None) -> None:
         self.wait_for_fits(timeout)
         # The fits' own callbacks may not have run yet: send what they release now, in order.
-        for group, future in list(self._fits.items()):
-            if future.done():
+        for group in self.fits:
+            future = self.fits.current(group)
+            if future is not None and future.done():
                 self._fit_done(group, future)
-
-    def _cancel_fits(self) -> None:
-        for future in self._fits.values():
-            future.cancel()  # a fit already running finishes, unheard
-        self._fits = {}
-        self._held = {}
 
     # -- snapshots ---------------------------------------------------------------
     def get_state(self) -> Any:
@@ -272,7 +238,7 @@ class IsolationForestUDF(DetectorUDF):
         # snapshot interval, the replay's end-of-input barrier) first lets the fits in flight
         # finish and sends the points they were holding, scored, ahead of the snapshot.
         if self._held:
-            self.wait_for_fits(timeout=30.0)
+            self.wait_for_fits(timeout=SNAPSHOT_WAIT)
             for group in list(self._held):
                 detector = self.group_state(group)  # installs a finished fit
                 if detector.has_model:
@@ -286,8 +252,8 @@ class IsolationForestUDF(DetectorUDF):
     def _set_state(self, state: Any) -> None:
         if state.get("model") != self._model_id:
             raise ValueError(f"snapshot was taken with model {state.get('model')}, this task uses {self._model_id}")
-        self._cancel_fits()
-        super().set_state(state)
+        self._held = {}
+        super().set_state(state)  # drops the fits in flight
         for group, detector in self.groups.items():
             if detector.awaiting_model:  # refit the saved training set, off the agent's thread
                 self._submit(group, detector, detector.training_set())
@@ -296,12 +262,13 @@ class IsolationForestUDF(DetectorUDF):
         detector = self._detector_cls.from_state(data, fit=False)
         if detector.params() != self.expected_params:
             raise ValueError("snapshot was taken with other detector options")
-        return self._prepare(detector)
+        return self.prepare_detector(detector)
 
     def reset_state(self) -> None:
-        self._cancel_fits()
-        super().reset_state()
+        with self._state_lock:
+            self._held = {}
+            super().reset_state()
 
     def close(self) -> None:
-        self._cancel_fits()
+        self._held = {}
         super().close()
