@@ -76,6 +76,11 @@ class Detector(ABC):
         state to its ``window`` parameter's worth of points, or 100 points for a
         detector without one, since bounded memory is checked between 2 and 10
         windows of input. A detector taking ``seed`` gets a fixed one.
+    ``calibrates``
+        True (the default) when the verdicts go through the shared calibration
+        layer, as its UDF's options and ``udfs evaluate nab`` run it; False for a
+        detector whose verdict is the event itself (``network``: one alert per event).
+        :meth:`takes_calibration` says whether a detector does.
     ``calibration_defaults``
         Defaults of the shared calibration options (``calibration``, ``risk``,
         ``cooldown``, ...) that differ for this detector, e.g.
@@ -88,7 +93,14 @@ class Detector(ABC):
     input_kind: ClassVar[str] = "float"
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = ()
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
+    calibrates: ClassVar[bool] = True
     calibration_defaults: ClassVar[Mapping[str, Any]] = {}
+
+    @classmethod
+    def takes_calibration(cls) -> bool:
+        """Whether its verdicts go through the shared calibration: a detector of numbers
+        (not of states, whose verdict is the change itself) that ``calibrates``."""
+        return cls.calibrates and cls.input_kind != "state"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

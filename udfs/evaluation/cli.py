@@ -114,7 +114,7 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
             raise click.BadParameter(f"unknown detector {name!r}; known: {', '.join(sorted(REGISTRY))}",
                                      param_hint="--detector")
         # As the UDF runs it: calibrated, unless its verdicts are states or events (network).
-        wrapped = calibrated(cls) if cls.input_kind != "state" and getattr(cls, "calibrates", True) else cls
+        wrapped = calibrated(cls) if cls.takes_calibration() else cls
         try:
             params = _typed(wrapped, params)
             wrapped(**params)

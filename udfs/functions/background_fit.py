@@ -148,11 +148,13 @@ class BackgroundFitUDF(DetectorUDF):
         """Called after a fitted model was installed (to log what was fitted)."""
 
     # -- the fits --------------------------------------------------------------------
-    def submit_due_fit(self, group: str, detector: Any) -> bool:
-        """Start ``group``'s fit if one is due and none is in flight; whether one was started."""
+    def submit_due_fit(self, group: str, detector: Any,
+                       on_done: Callable[[str, Future[Any]], None] | None = None) -> bool:
+        """Start ``group``'s fit if one is due and none is in flight (``on_done`` as for
+        :meth:`PendingFits.submit`); whether one was started."""
         if group in self.fits or not detector.needs_fit():
             return False
-        self.fits.submit(group, detector, detector.begin_fit())
+        self.fits.submit(group, detector, detector.begin_fit(), on_done)
         return True
 
     def install_finished(self, group: str, detector: Any) -> bool:

@@ -128,9 +128,8 @@ class DetectorUDF(StreamUDF, PerGroupUDF[Any]):
     @classmethod
     def is_calibrated(cls) -> bool:
         """Whether this UDF has the calibration options: stream UDFs that ``calibrates``, on a
-        detector of numbers (not of states, whose verdict is the change itself)."""
-        return (cls.calibrates and cls.wants == EdgeType.STREAM
-                and getattr(cls.detector_class(), "input_kind", "float") != "state")
+        detector that takes calibration (:meth:`Detector.takes_calibration`)."""
+        return cls.calibrates and cls.wants == EdgeType.STREAM and cls.detector_class().takes_calibration()
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:

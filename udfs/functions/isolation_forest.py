@@ -159,8 +159,7 @@ class IsolationForestUDF(BackgroundFitUDF):
             verdict = self._calibrated(point, verdict)
             if self.should_emit(verdict):
                 self.outbox.point(self.annotate(point, verdict))
-        if group not in self.fits and detector.needs_fit():
-            self._submit(group, detector, detector.begin_fit())
+        self.submit_due_fit(group, detector, on_done=self._fit_done)
 
     def _hold(self, group: str, point: udf_pb2.Point, vector: Any) -> None:
         held = self._held.setdefault(group, deque())
@@ -198,9 +197,6 @@ class IsolationForestUDF(BackgroundFitUDF):
         for point, _ in self._held.pop(group, ()):
             self._emit(point, None, None)
         super().forget_group(group)
-
-    def _submit(self, group: str, detector: Any, data: Any) -> None:
-        self.fits.submit(group, detector, data, on_done=self._fit_done)
 
     def _fit_done(self, group: str, future: Future[Any]) -> None:
         """On the fit's thread: install the forest and send the points it was holding."""
@@ -256,7 +252,7 @@ class IsolationForestUDF(BackgroundFitUDF):
         super().set_state(state)  # drops the fits in flight
         for group, detector in self.groups.items():
             if detector.awaiting_model:  # refit the saved training set, off the agent's thread
-                self._submit(group, detector, detector.training_set())
+                self.fits.submit(group, detector, detector.training_set(), on_done=self._fit_done)
 
     def group_from_json(self, data: Any) -> Any:
         detector = self._detector_cls.from_state(data, fit=False)

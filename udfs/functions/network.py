@@ -25,9 +25,7 @@ class NetworkUDF(DetectorUDF):
     name = "network"
     summary = ("Ensemble of the network detectors on a latency and a loss field (Streamevmon): one alert per "
                "event when k members agree within span points; 'fired' names them.")
-    detector = "network"
-    # The members flag where an event starts; the ensemble's edge is the verdict itself.
-    calibrates = False
+    detector = "network"  # not calibrated: the detector's verdict is the event itself
 
     @classmethod
     def own_options(cls) -> list[OptionSpec]:
