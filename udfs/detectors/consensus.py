@@ -10,7 +10,6 @@ from udfs.detectors._percentile_rank import PercentileRank
 from udfs.detectors.base import Detector, Verdict
 from udfs.params.constraints import InvalidParameterError
 from udfs.params.declaration import Param, ParamSet
-from udfs.params.durations import parse_duration
 from udfs.params.limits import MAX_WINDOW
 
 __all__ = ["Consensus"]
@@ -25,12 +24,13 @@ MEMBER_CHOICES = (
 def parse_member_options(text: str, members: tuple[str, ...], *, calibrated: bool = False) -> dict[str, dict[str, Any]]:
     """``"mad.window=200, sigma.consensus=4"`` -> ``{"mad": {"window": 200}, "sigma": {"consensus": 4}}``.
 
-    Values are read as int, float, true/false, a duration for a duration parameter,
-    or text; each member then checks its own values. With ``calibrated`` a member's
+    Each value is read as its parameter declares (:meth:`Param.from_text`: a duration
+    needs its unit, ``mad.cooldown=7`` is refused rather than read as 7 ns) and checked;
+    an error names the member. With ``calibrated`` a member's
     calibration parameters (``mad.risk=1e-4``, ``mad.cooldown=1h``) are known too.
 
     >>> parse_member_options("mad.window=200, contextual.min=0", ("mad", "contextual"))
-    {'mad': {'window': 200}, 'contextual': {'min': 0}}
+    {'mad': {'window': 200}, 'contextual': {'min': 0.0}}
     """
     from udfs.detectors import REGISTRY
 
@@ -48,25 +48,11 @@ def parse_member_options(text: str, members: tuple[str, ...], *, calibrated: boo
             raise InvalidParameterError(
                 f"member_options: {member} has no parameter {param!r} (known: {', '.join(known)})"
             )
-        declared = cls.parameters.get(param)
-        options.setdefault(member, {})[param] = _literal(value.strip(), declared.kind if declared else "")
+        try:
+            options.setdefault(member, {})[param] = cls.parameters[param].from_text(value)
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"member_options: {member}: {exc}") from None
     return options
-
-
-def _literal(text: str, kind: str) -> Any:
-    if kind == "duration":
-        try:
-            return parse_duration(text)
-        except ValueError:
-            pass
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
 
 
 
@@ -158,6 +144,7 @@ class Consensus(Detector):
         {"member_options": "mad.no_such=1"},
         {"member_options": "mad.window=-3"},
         {"member_options": "mad.risk=0.9"},
+        {"member_options": "mad.cooldown=7"},  # a duration without its unit
         {"member_verdicts": "own", "member_options": "mad.risk=1e-4"},
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
