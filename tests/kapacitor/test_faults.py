@@ -163,9 +163,11 @@ def _udf_pids(kapacitor: KapacitorServer, name: str) -> list[int]:
     return [int(p) for p in done.stdout.split()]
 
 
-def _written(kapacitor: KapacitorServer, task_id: str) -> int:
-    stats = kapacitor.task(task_id)["stats"]["node-stats"]
-    return int(next(v for k, v in stats.items() if k.startswith("influxdb_out"))["points_written"])
+def _written(kapacitor: KapacitorServer, task_id: str) -> int | None:
+    """Points the task's influxdb_out node wrote, or None while a just-(re)started task has no node stats yet."""
+    stats = kapacitor.task(task_id).get("stats", {}).get("node-stats")
+    out = next((v for k, v in (stats or {}).items() if k.startswith("influxdb_out")), None)
+    return None if out is None else int(out["points_written"])
 
 
 def _wait_recovered(kapacitor: KapacitorServer, task_id: str, limit: float, ready: Any = lambda: True) -> float:
@@ -175,9 +177,12 @@ def _wait_recovered(kapacitor: KapacitorServer, task_id: str, limit: float, read
     while time.monotonic() - started < limit:
         task = kapacitor.task(task_id)
         if task["executing"] and not task["error"] and ready():
-            if base is None:
-                base = _written(kapacitor, task_id)
-            elif _written(kapacitor, task_id) > base + 2:
+            written = _written(kapacitor, task_id)
+            if written is None:
+                base = None
+            elif base is None:
+                base = written
+            elif written > base + 2:
                 return time.monotonic() - started
         else:
             base = None
@@ -280,7 +285,7 @@ def test_a_busy_silent_udf_is_not_killed_for_keepalive_timeout(kapacitor_bin: Pa
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             task = kapacitor.task("silent")
-            collected = task["stats"]["node-stats"]["slow_sink2"]["collected"]
+            collected = task.get("stats", {}).get("node-stats", {}).get("slow_sink2", {}).get("collected", 0)
             if task["error"] or collected >= len(points):
                 break
             time.sleep(0.5)
