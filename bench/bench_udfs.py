@@ -34,6 +34,7 @@ UDFS: dict[str, list[tuple[str, str | float | int]]] = {
     # one field; trained on the first 500 points in the background, refitted every 5000
     "isolation_forest": [("emit", "all"), ("train_size", 500), ("refit_every", 5000)],
     "contextual": [("emit", "all")],
+    "cad_ose": [("emit", "all")],
     "knn_cad": [("emit", "all")],
     "relative_entropy": [("emit", "all")],
     "consensus": [("emit", "all")],  # contextual, mad, sigma

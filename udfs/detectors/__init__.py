@@ -17,6 +17,7 @@ __all__ = ["REGISTRY", "Detector", "Verdict"]
 
 #: name -> "module:Class". One line per detector.
 _TARGETS: dict[str, str] = {
+    "cad_ose": "udfs.detectors.cad_ose:CadOse",
     "consensus": "udfs.detectors.consensus:Consensus",
     "contextual": "udfs.detectors.contextual:ContextualAnomaly",
     "daily_peak": "udfs.detectors.daily_peak:DailyPeak",

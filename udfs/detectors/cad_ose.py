@@ -103,8 +103,8 @@ class CadOse(Detector):
     share of selected contexts that failed, plus the share of potential contexts
     that were new (0 unless step 1 stored one). After a score of at least
     ``threshold`` (CAD's base threshold, 0.75) the reported score is 0 for the next
-    ``rest_period`` values, and it is 0 for the first ``rest_period`` values too
-    (CAD starts as if it had just alarmed). The verdict is a reported score of at
+    ``rest_period`` values; the first ``rest_period`` values score NaN (warming
+    up: CAD starts as if it had just alarmed). The verdict is a reported score of at
     least ``threshold``; the score is its own calibration, so the UDF's default
     ``.calibration()`` is ``'none'`` and the cooldown applies on top.
 
@@ -114,9 +114,10 @@ class CadOse(Detector):
     its probationary period (15 % of the file, at most 750 values): 150 values on
     a long series, the default here. ``bits``, ``max_left`` (7), ``max_active`` (15)
     and ``threshold`` (0.75) are CAD OSE's values. Without ``min``/``max`` the range
-    is the lowest and highest of the first ``rest_period`` values (at least 2),
-    learned while every score is 0 and then fixed; values beyond a range, given or
-    learned, take its end level. Ties between equally active contexts are broken as
+    is the lowest and highest of the first ``rest_period`` values (at least 2);
+    once it is known they are learned as if the range had been
+    given, and it stays fixed. Values beyond a range, given or learned, take its
+    end level. Ties between equally active contexts are broken as
     CAD OSE's published run broke them (see :func:`tuple_order_key`), and like it
     the first context stored is never selected unless a new zero-level context was
     stored at the same step; with these, the scores equal NAB's published per-row
@@ -124,7 +125,7 @@ class CadOse(Detector):
     what the series does (about 10,000 contexts after 20,000 NAB values); at
     ``max_contexts`` no new context is stored and the detector goes on scoring with
     the ones it has. NaN and infinite values score NaN and are not learned.
-    ``details``: ``raw_score`` (before the rest period), ``contexts`` (stored so far).
+    ``details``: ``raw_score`` (before the rest period), ``contexts`` (stored before this value).
 
     Examples
     --------
@@ -160,6 +161,9 @@ class CadOse(Detector):
         {"max_contexts": 300, "rest_period": 20}, {"bits": 2, "min": -3.0, "max": 3.0, "max_contexts": 200},
     )
     value_range_params: ClassVar[tuple[str, str]] = ("min", "max")
+    #: Parameters NAB's wrapper sets to this share of the probationary period (``udfs evaluate nab``
+    #: does the same in its "NAB range" run): CAD OSE's rest is a fifth of it.
+    probation_params: ClassVar[Mapping[str, float]] = {"rest_period": 0.2}
 
     bits: int
     min: float | None
@@ -183,6 +187,7 @@ class CadOse(Detector):
         self._crossed: list[tuple[int, tuple[int, ...]]] = []  # (left id, its facts among _left_facts)
         self._since = 1  # values since the last score >= threshold (CAD starts just after one)
         self._seen: list[float] = []  # values learning the range
+        self._learned = 0  # finite values learned
         self._low = self.min
         self._high = self.max
 
@@ -213,7 +218,9 @@ class CadOse(Detector):
             self._high = high if self.max is None else self.max
             if not self._low < self._high:  # a flat start: CAD's own rule for an empty range
                 self._high = self._low + (1 << self.bits) - 1
-            self._seen = []
+            seen, self._seen = self._seen, []
+            for value in seen:  # learned as CAD would have with this range from the start
+                self._apply(self._step(value))
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -261,7 +268,10 @@ class CadOse(Detector):
         else:
             share_new = 0.0
         raw = (1.0 - share_active + share_new) / 2.0
-        score = raw if self._since > self.rest_period or self.rest_period == 0 else 0.0
+        if self._learned < self.rest_period:  # CAD's start, as if it had just alarmed: warming up
+            score = math.nan
+        else:
+            score = raw if self._since > self.rest_period or self.rest_period == 0 else 0.0
         return _Step(score, raw, facts, new_zero, zero_id, active, potential)
 
     def _stored(self, left: tuple[int, ...], right: tuple[int, ...]) -> bool:
@@ -321,7 +331,7 @@ class CadOse(Detector):
         if not math.isfinite(x):
             return Verdict(math.nan, False, {"raw_score": math.nan, "contexts": len(self._contexts)})
         if not self._ranged():
-            return Verdict(0.0, False, {"raw_score": 0.0, "contexts": len(self._contexts)})
+            return Verdict(math.nan, False, {"raw_score": math.nan, "contexts": len(self._contexts)})
         step = self._step(x)
         return Verdict(step.score, step.score >= self.threshold,
                        {"raw_score": step.raw, "contexts": len(self._contexts)})
@@ -334,13 +344,14 @@ class CadOse(Detector):
         if not math.isfinite(x):
             return self.score_one(t, x)
         if not self._ranged():
+            self._learned += 1
             self._learn_range(x)
-            self._since += 1
-            return Verdict(0.0, False, {"raw_score": 0.0, "contexts": 0})
+            return Verdict(math.nan, False, {"raw_score": math.nan, "contexts": 0})
         step = self._step(x)
+        stored = len(self._contexts)  # as score_one reports it: before this value is learned
+        self._learned += 1
         self._apply(step)
-        return Verdict(step.score, step.score >= self.threshold,
-                       {"raw_score": step.raw, "contexts": len(self._contexts)})
+        return Verdict(step.score, step.score >= self.threshold, {"raw_score": step.raw, "contexts": stored})
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -354,6 +365,7 @@ class CadOse(Detector):
             "contexts": [[c.left, c.right, int(c.zero), c.active] for c in self._contexts],
             "left_facts": list(self._left_facts),
             "since": self._since,
+            "learned": self._learned,
         }
 
     @classmethod
@@ -383,4 +395,5 @@ class CadOse(Detector):
         detector._left_facts = tuple(int(f) for f in state["left_facts"])
         detector._cross()
         detector._since = int(state["since"])
+        detector._learned = int(state["learned"])
         return detector

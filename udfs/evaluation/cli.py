@@ -91,7 +91,9 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
     reward_low_FN_rate profiles: with NAB's best single threshold on the raw anomaly
     score, on the calibrated score, and for the own is_anomaly verdicts. A detector
     taking an expected range (input_min, input_max) is scored without it and with
-    each file's min and max, as NAB hands them.
+    each file's min and max, as NAB hands them ("NAB range"); in that run a detector
+    whose NAB wrapper derives parameters from the probationary period (cad_ose's rest:
+    a fifth of it) gets those too, unless given.
     """
     import json
 
@@ -99,6 +101,7 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
     from udfs.detectors.calibration import calibrated
     from udfs.evaluation import evaluate_run, load_corpus, run_detector
     from udfs.evaluation.nab_export import export_results, nab_detector_name, report_as_json
+    from udfs.evaluation.nab_scoring import probationary_length
     from udfs.params.constraints import InvalidParameterError
 
     if progress is None:
@@ -126,10 +129,15 @@ def nab(specs: tuple[str, ...], data_dir: Path, markdown: bool, as_json: bool, e
         runs: list[tuple[str, Any, bool]] = [(label, None, False)]
         names = tuple(getattr(cls, "value_range_params", None) or RANGE_PARAMS)
         if all(p in cls.parameters for p in names) and not any(p in params for p in names):
+            # and, as NAB's wrapper of the detector does, parameters set from the probationary period
+            shares = {k: v for k, v in getattr(cls, "probation_params", {}).items() if k not in params}
+
             def with_range(nab_file: Any, params: dict[str, Any] = params, wrapped: Any = wrapped,
-                           names: tuple[str, ...] = names) -> Any:
+                           names: tuple[str, ...] = names, shares: dict[str, float] = shares) -> Any:
                 low, high = float(nab_file.values.min()), float(nab_file.values.max())
-                return wrapped(**params, **{names[0]: low, names[1]: high})
+                probation = probationary_length(len(nab_file))
+                derived = {k: int(probation * share) for k, share in shares.items()}
+                return wrapped(**params, **derived, **{names[0]: low, names[1]: high})
             runs.append((f"{label} (NAB range)", with_range, True))
         for run_label, for_file, nab_range in runs:
             click.echo(f"evaluating {run_label} ...", err=True)

@@ -27,6 +27,7 @@ _TARGETS: dict[str, str] = {
     "continuous_prediction": "udfs.functions.continuous_prediction:ContinuousPrediction",
     "mad": "udfs.functions.mad:Mad",
     "contextual": "udfs.functions.contextual:Contextual",
+    "cad_ose": "udfs.functions.cad_ose:CadOseUDF",
     "consensus": "udfs.functions.consensus:ConsensusUDF",
     "knn_cad": "udfs.functions.knn_cad:KnnCad",
     "relative_entropy": "udfs.functions.relative_entropy:RelativeEntropyUDF",
