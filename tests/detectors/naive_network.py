@@ -126,12 +126,21 @@ def distribution_shift(values: list[float], *, reference: int, recent: int, alph
     return out
 
 
-def mode_change(values: list[float], *, bucket: float, window: int, persist: int, min_jump: int) -> list[bool]:
+def mode_change(values: list[float], *, bucket: float | None, window: int, persist: int,
+                min_jump: int) -> list[bool]:
     out: list[bool] = []
     buckets: list[int] = []
     established: int | None = None
     history: list[int] = []  # the window's mode after each point, once the window is full
-    for x in values:
+    for i, x in enumerate(values):
+        if bucket is None:  # learn the width: the first window of values with a positive IQR
+            out.append(False)
+            if i + 1 >= window:
+                q1, q3 = np.percentile(values[i + 1 - window:i + 1], [25, 75])
+                if q3 > q1:
+                    bucket = float(q3 - q1)
+                    buckets = [math.floor(v / bucket) for v in values[i + 1 - window:i + 1]]
+            continue
         buckets.append(math.floor(x / bucket))
         if len(buckets) < window:
             out.append(False)

@@ -99,10 +99,25 @@ def test_distribution_shift(params: dict, seed: int) -> None:
 
 
 @pytest.mark.parametrize("params", [{"bucket": 1.0, "window": 60, "persist": 10, "min_jump": 2},
-                                    {"bucket": 5.0, "window": 20, "persist": 1, "min_jump": 1}])
+                                    {"bucket": 5.0, "window": 20, "persist": 1, "min_jump": 1},
+                                    {"bucket": None, "window": 60, "persist": 10, "min_jump": 2},
+                                    {"bucket": None, "window": 20, "persist": 1, "min_jump": 1}])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mode_change(params: dict, seed: int) -> None:
     values = latency(600, seed)
     flags = [v.is_anomaly for v in run("mode_change", values, **params)]
     assert flags == naive.mode_change(values, **params)
     assert any(flags[300:400])  # the level shift moves the mode
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mode_change_learned_bucket_is_unit_free(seed: int) -> None:
+    """Unset, the bucket is learned from the series: the same latency in ms, in units of 1/1024 ms or
+    of 1024 ms (exact in floating point) gives the same flags, where one fixed bucket cannot."""
+    values = latency(600, seed)
+    want = [v.is_anomaly for v in run("mode_change", values)]
+    assert any(want)
+    for factor in (1024.0, 1 / 1024):
+        scaled = [v * factor for v in values]
+        assert [v.is_anomaly for v in run("mode_change", scaled)] == want
+        assert [v.is_anomaly for v in run("mode_change", scaled, bucket=1.0)] != want

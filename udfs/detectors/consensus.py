@@ -66,18 +66,23 @@ def member_class(cls: type[Detector], calibrated: bool) -> type[Detector]:
     return with_calibration(cls)
 
 
-def build_members(values: Mapping[str, Any]) -> dict[str, Detector]:
+def build_members(values: Mapping[str, Any],
+                  calibration: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Detector]:
     """The member detectors of an ensemble: ``values["detectors"]`` built with their
     ``values["member_options"]``; a member's bad option names the member. Members are
-    calibrated when ``values["member_verdicts"]`` is ``'calibrated'``."""
+    calibrated when ``values["member_verdicts"]`` is ``'calibrated'``, with the
+    calibration parameters ``calibration[member]`` in place of their defaults (a
+    member's own options still win)."""
     from udfs.detectors import REGISTRY
 
     calibrated = values.get("member_verdicts") == "calibrated"
     options = parse_member_options(values["member_options"], values["detectors"], calibrated=calibrated)
+    defaults = calibration if calibrated and calibration else {}
     members = {}
     for name in values["detectors"]:
         try:
-            members[name] = member_class(REGISTRY[name], calibrated)(**options.get(name, {}))
+            members[name] = member_class(REGISTRY[name], calibrated)(**{**defaults.get(name, {}),
+                                                                          **options.get(name, {})})
         except (InvalidParameterError, TypeError) as exc:
             raise InvalidParameterError(f"member_options: {name}: {exc}") from None
     return members

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from udfs.detectors.base import Detector, Verdict
@@ -18,7 +19,14 @@ class ModeChange(Detector):
     """A change of the mode (most frequent bucket) of the last ``window`` values that lasts.
 
     Values are quantised into buckets of width ``bucket`` (``floor(x / bucket)``): an
-    ICMP latency of 23.4 ms with 1 ms buckets is bucket 23. Latency on a path sits
+    ICMP latency of 23.4 ms with 1 ms buckets is bucket 23. With ``bucket`` unset (the
+    default) the width is learned once, from the series itself: the interquartile range
+    of its first ``window`` values, so half of a settled window's values fall within one
+    bucket's width and ``min_jump`` reads "the mode moved by that many spreads of the
+    noise" on any scale (1 ms of latency or 10,000 requests). While the learning window
+    has no spread (more than half of its values equal) it slides on, and the mode is
+    established from the first ``window`` values quantised with the learned width, one
+    point later than with a given ``bucket``. Latency on a path sits
     on one mode and jumps to another when the route changes; a spike or a burst of
     jitter does not move the mode. Once ``window`` values are known the mode of the
     window is the *established* mode. When another bucket has been the window's mode
@@ -44,18 +52,19 @@ class ModeChange(Detector):
 
     name: ClassVar[str] = "mode_change"
     parameters: ClassVar[ParamSet] = ParamSet(
-        bucket=Param.number(1.0, "Width of the buckets values are quantised into (e.g. 1 ms of latency).",
-                            low=0, closed="neither"),
+        bucket=Param.number(None, "Width of the buckets values are quantised into, e.g. 1 ms of latency "
+                            "(none: the interquartile range of the first window values).",
+                            low=0, closed="neither", optional=True),
         window=Param.integer(60, "Values the mode is taken over.", low=3, high=MAX_WINDOW),
         persist=Param.integer(10, "Points a new mode must last before it counts.", low=1, high=MAX_WINDOW),
         min_jump=Param.integer(2, "Buckets between the old and the new mode for a change to be flagged.", low=1,
                                high=MAX_WINDOW),
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
-        {"window": 100, "bucket": 5.0}, {"window": 100, "persist": 1},
+        {"window": 100, "bucket": 5.0}, {"window": 100, "persist": 1}, {"window": 100},
     )
 
-    bucket: float
+    bucket: float | None
     window: int
     persist: int
     min_jump: int
@@ -67,9 +76,18 @@ class ModeChange(Detector):
         self._mode: int | None = None
         self._candidate: int | None = None
         self._streak = 0
+        self._width: float | None = self.bucket  # the bucket width in use, once known
+        self._learning: deque[float] = deque(maxlen=self.window)  # values the width is learned from
+
+    @staticmethod
+    def _spread(values: Sequence[float]) -> float:
+        """Interquartile range (linear interpolation between order statistics)."""
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        return q3 - q1
 
     def _index(self, x: float) -> int:
-        return math.floor(x / self.bucket)
+        assert self._width is not None
+        return math.floor(x / self._width)
 
     def _after(self, b: int) -> tuple[int | None, int | None, int, bool]:
         """(established mode, candidate, streak, changed) once bucket ``b`` is learned."""
@@ -91,12 +109,14 @@ class ModeChange(Detector):
         return self._mode, mode, streak, False
 
     def _centre(self, b: int | None) -> float:
-        return math.nan if b is None else (b + 0.5) * self.bucket
+        return math.nan if b is None or self._width is None else (b + 0.5) * self._width
 
     def score_one(self, t: int, x: Any) -> Verdict:
         value = float(x)
         if not math.isfinite(value):
             return Verdict(math.nan, False, {"mode": self._centre(self._mode), "previous_mode": math.nan})
+        if self._width is None:  # still learning the bucket width
+            return Verdict(math.nan, False, {"mode": math.nan, "previous_mode": math.nan})
         mode, candidate, streak, changed = self._after(self._index(value))
         if mode is None:
             return Verdict(math.nan, False, {"mode": math.nan, "previous_mode": math.nan})
@@ -109,6 +129,9 @@ class ModeChange(Detector):
         value = float(x)
         if not math.isfinite(value):
             return
+        if self._width is None:
+            self._learn_width(value)
+            return
         b = self._index(value)
         self._mode, self._candidate, self._streak, _ = self._after(b)
         if len(self._buckets) == self.window:
@@ -119,9 +142,21 @@ class ModeChange(Detector):
         self._buckets.append(b)
         self._counts[b] += 1
 
+    def _learn_width(self, value: float) -> None:
+        self._learning.append(value)
+        if len(self._learning) < self.window:
+            return
+        width = self._spread(self._learning)
+        if width > 0.0 and math.isfinite(width):
+            self._width = width
+            self._buckets.extend(self._index(v) for v in self._learning)
+            self._counts = Counter(self._buckets)
+            self._learning.clear()
+
     def state_dict(self) -> dict[str, Any]:
         return {"params": self.params(), "buckets": list(self._buckets), "mode": self._mode,
-                "candidate": self._candidate, "streak": self._streak}
+                "candidate": self._candidate, "streak": self._streak, "width": self._width,
+                "learning": list(self._learning)}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ModeChange:
@@ -130,9 +165,19 @@ class ModeChange(Detector):
         mode = None if state["mode"] is None else int(state["mode"])
         candidate = None if state["candidate"] is None else int(state["candidate"])
         streak = int(state["streak"])
+        # A snapshot from before the width could be learned has neither key: its bucket was given.
+        width = state.get("width", detector.bucket)
+        width = None if width is None else float(width)
+        learning = [float(v) for v in state.get("learning", ())]
         if len(buckets) > detector.window or not 0 <= streak < detector.persist or (
                 candidate is not None and mode is None):
             raise ValueError("malformed mode_change state")
+        if detector.bucket is not None and width != detector.bucket or width is not None and (
+                not math.isfinite(width) or width <= 0.0 or learning) or width is None and (
+                buckets or len(learning) > detector.window or not all(map(math.isfinite, learning))):
+            raise ValueError("malformed mode_change state: bucket width")
+        detector._width = width
+        detector._learning.extend(learning)
         detector._buckets.extend(buckets)
         detector._counts = Counter(buckets)
         detector._mode, detector._candidate, detector._streak = mode, candidate, streak

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from udfs.detectors.base import Detector, Verdict
-from udfs.detectors.consensus import build_members
+from udfs.detectors.consensus import build_members, member_class
 from udfs.params.constraints import InvalidParameterError
 from udfs.params.declaration import Param, ParamSet
 
@@ -16,6 +16,19 @@ __all__ = ["MEMBERS", "NetworkEnsemble"]
 #: The members: four on the latency, ``loss`` on the loss fraction.
 MEMBERS = ("changepoint", "distribution_shift", "mode_change", "spike", "loss")
 _LATENCY_MEMBERS = frozenset(MEMBERS) - {"loss"}
+#: How a calibrated member decides, where it differs from its UDF's calibration. The latency
+#: members' raw scores are running statistics (a CUSUM sum, a KS test over the recent window, a
+#: persistence streak, a z-score against a filtered history): SPOT judges each one against the
+#: tail of that member's own scores at ``risk`` (1e-5), a false-alarm budget in no unit; the
+#: anomaly likelihood's second smoothing of them (the mean of the last 10) fired on plain noise
+#: of the shipped ICMP sample. ``loss`` keeps its own rule: a run of lost measurements is the
+#: event itself (and a score never exceeded before is, to SPOT, no rarer than one in the points
+#: seen). No member cooldown: the ensemble merges a member's alerts into one per event, and a
+#: 12 h cooldown would hide the next event of the member's kind (ping events come minutes apart).
+MEMBER_CALIBRATION: Mapping[str, Mapping[str, Any]] = {
+    **{name: {"calibration": "spot", "cooldown": 0} for name in _LATENCY_MEMBERS},
+    "loss": {"calibration": "none", "cooldown": 0},
+}
 
 
 class NetworkEnsemble(Detector):
@@ -30,27 +43,38 @@ class NetworkEnsemble(Detector):
 
     Each member of ``detectors`` runs with its defaults (or ``member_options``, as
     ``MEMBER.PARAM=VALUE``): ``changepoint``, ``distribution_shift``, ``mode_change`` and
-    ``spike`` on the latency, ``loss`` on the loss fraction. The network detectors flag
-    the point where their condition starts, and the members see one event at different
-    points (a level shift is a changepoint at once, a mode change some points later),
-    so a member's flag counts as a *vote* for ``span`` points. The ensemble flags the
-    point where the votes reach ``k``, once: the votes must fall below ``k`` again
-    before it flags anew. ``k`` = 1 (default) is the union of the members with one alert
-    per event; ``k`` = 2 asks two detectors to agree (fewer false alarms, and events only
-    one member sees, such as an isolated spike, are missed).
+    ``spike`` on the latency, ``loss`` on the loss fraction. A member *flags* when its
+    verdict is an anomaly: with ``member_verdicts='calibrated'`` (the default) a latency
+    member's raw score must be past SPOT's threshold at ``risk`` 1e-5 (the shared
+    calibration layer, after ``learning_period`` scores), so each member alerts within
+    a false-alarm budget whatever the series' scale and noise, and ``loss`` flags by its
+    own rule (lost measurements in a row, or the loss rate); members have no cooldown of
+    their own (``member_options`` may set any calibration option, e.g.
+    ``spike.risk=1e-4``). With ``'own'`` each member flags at its bare threshold, which
+    on series other than pings (daily cycles, heavy tails) flags far more often. The
+    members see one event at different points (a level shift is a changepoint at once,
+    a mode change some points later), so a member's flag counts as a *vote* for
+    ``span`` points. The ensemble flags the point where the votes reach ``k``, once:
+    the votes must fall below ``k`` again before it flags anew. ``k`` = 1 (default) is
+    the union of the members with one alert per event; ``k`` = 2 asks two detectors to
+    agree (fewer false alarms, and events only one member sees, such as an isolated
+    spike or a loss burst, are missed; calibrated members seldom flag within ``span``
+    of each other, so ``k`` = 2 is best with ``member_verdicts='own'``).
 
     The score is ``votes / k`` (>= 1 while the votes hold). ``details``: ``fired``
     (the members whose votes count, comma separated, ``""`` for none) and ``votes``.
 
     Examples
     --------
+    >>> import random
+    >>> rng = random.Random(1)
     >>> detector = NetworkEnsemble(span=5)
-    >>> for i in range(300):
-    ...     _ = detector.update(i, [10.0 + (i % 3) * 0.1, 0.0])
-    >>> verdict = detector.update(300, [60.0, 0.0])     # a spike
+    >>> for i in range(600):  # the members learn, then their calibration (288 scores)
+    ...     _ = detector.update(i, [10.0 + rng.gauss(0.0, 0.3), 0.0])
+    >>> verdict = detector.update(600, [60.0, 0.0])     # a spike
     >>> verdict.is_anomaly, verdict.details["fired"]
     (True, 'spike')
-    >>> detector.update(301, [10.0, 0.0]).is_anomaly  # the same event: no second alert
+    >>> detector.update(601, [10.0, 0.0]).is_anomaly  # the same event: no second alert
     False
     """
 
@@ -66,26 +90,35 @@ class NetworkEnsemble(Detector):
         span=Param.integer(30, "Points a member's flag counts as a vote (30: 5 minutes of 10-second pings).",
                            low=1, high=100_000),
         member_options=Param.text("", "Member parameters as MEMBER.PARAM=VALUE, comma separated."),
+        member_verdicts=Param.choice(
+            "calibrated", ("calibrated", "own"),
+            "When a member votes: 'calibrated', when its score passes SPOT's threshold at risk 1e-5 (loss: "
+            "its own rule), without a cooldown; 'own', at its bare threshold."),
     )
     invalid_param_examples: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"detectors": ("spike", "loss"), "k": 3},
         {"member_options": "spike.lag"},
         {"member_options": "mad.window=50"},
         {"member_options": "spike.no_such=1"},
+        {"member_options": "spike.cooldown=7"},  # a duration without its unit
+        {"member_verdicts": "own", "member_options": "spike.risk=1e-4"},
     )
     check_configs: ClassVar[tuple[Mapping[str, Any], ...]] = (
         {"member_options": "changepoint.warmup=30,distribution_shift.reference=50,mode_change.window=30,spike.lag=30"},
         {"detectors": ("changepoint", "spike", "loss"), "k": 2, "span": 10, "member_options": "changepoint.warmup=30"},
+        {"detectors": ("changepoint", "spike", "loss"), "k": 2, "span": 10, "member_verdicts": "own",
+         "member_options": "changepoint.warmup=30"},
     )
 
     detectors: tuple[str, ...]
     k: int
     span: int
     member_options: str
+    member_verdicts: str
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._members = build_members(self.params())
+        self._members = build_members(self.params(), MEMBER_CALIBRATION)
         self._last_fired: dict[str, int] = {}  # member -> index of the point it last fired at
         self._n = 0  # valid points learned
         self._alerting = False  # the votes have reached k and not fallen below since
@@ -97,7 +130,7 @@ class NetworkEnsemble(Detector):
             raise InvalidParameterError(
                 f"k must be <= the number of detectors ({len(values['detectors'])}), got {values['k']}"
             )
-        build_members(values)
+        build_members(values, MEMBER_CALIBRATION)
 
     @staticmethod
     def _split(x: Any) -> tuple[float | None, float | None] | None:
@@ -182,7 +215,9 @@ class NetworkEnsemble(Detector):
         members = state["members"]
         if set(members) != set(detector.detectors):
             raise ValueError("network state has other members than its parameters")
-        detector._members = {name: REGISTRY[name].from_state(members[name]) for name in detector.detectors}
+        calibrated = detector.member_verdicts == "calibrated"
+        detector._members = {name: member_class(REGISTRY[name], calibrated).from_state(members[name])
+                             for name in detector.detectors}
         last = {str(n): int(i) for n, i in state["last_fired"].items()}
         detector._n = int(state["n"])
         if not set(last) <= set(detector.detectors) or any(not 0 <= i < detector._n for i in last.values()):

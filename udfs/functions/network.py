@@ -2,10 +2,11 @@
 
 One alert per network event: the members (changepoint, distribution_shift,
 mode_change, spike on the latency; loss on the loss fraction) vote for ``span`` points
-after they flag, and the point where the votes reach ``k`` is flagged, with ``fired``
-naming the members. A measurement without a latency (every probe lost) still feeds
-the loss member; ``loss_scale`` turns the loss field into a fraction (0.01 for
-Telegraf's ``percent_packet_loss``).
+after they flag (by default when their calibrated verdict alerts, ``member_verdicts``),
+and the point where the votes reach ``k`` is flagged, with ``fired`` naming the members.
+A measurement without a latency (every probe lost) still feeds the loss member;
+``loss_scale`` turns the loss field into a fraction (0.01 for Telegraf's
+``percent_packet_loss``).
 """
 
 from __future__ import annotations
