@@ -228,13 +228,13 @@ class CadOse(Detector):
         facts = self._value_facts(x)
         new_zero, zero_id = False, None
         if self._left_facts:
-            left, right = self._left_ids.get(self._left_facts), self._right_ids.get(facts)
-            zero_id = None if left is None or right is None else self._lefts[left].contexts.get(right)
+            previous, now = self._left_ids.get(self._left_facts), self._right_ids.get(facts)
+            zero_id = None if previous is None or now is None else self._lefts[previous].contexts.get(now)
             new_zero = zero_id is None
         came: dict[int, int] = {}  # right semi-context id -> its facts among the current ones
         for fact in facts:
-            for right in self._rights_of.get(fact, ()):
-                came[right] = came.get(right, 0) + 1
+            for right_id in self._rights_of.get(fact, ()):
+                came[right_id] = came.get(right_id, 0) + 1
         # CAD OSE compares context ids with "no new zero-level context" (False), equal to 0.
         skipped = None if new_zero else 0
         selected = 0
