@@ -228,8 +228,7 @@ class CadOse(Detector):
         facts = self._value_facts(x)
         new_zero, zero_id = False, None
         if self._left_facts:
-            previous, now = self._left_ids.get(self._left_facts), self._right_ids.get(facts)
-            zero_id = None if previous is None or now is None else self._lefts[previous].contexts.get(now)
+            zero_id = self._context_id(self._left_facts, facts)
             new_zero = zero_id is None
         came: dict[int, int] = {}  # right semi-context id -> its facts among the current ones
         for fact in facts:
@@ -263,7 +262,8 @@ class CadOse(Detector):
         if self._left_facts:
             unique.add((self._left_facts, facts))
         if new_zero and unique:
-            new = sum(1 for pair in unique if pair != (self._left_facts, facts) and not self._stored(*pair)) + 1
+            new = sum(1 for pair in unique
+                      if pair != (self._left_facts, facts) and self._context_id(*pair) is None) + 1
             share_new = new / len(unique)
         else:
             share_new = 0.0
@@ -274,32 +274,38 @@ class CadOse(Detector):
             score = raw if self._since > self.rest_period or self.rest_period == 0 else 0.0
         return _Step(score, raw, facts, new_zero, zero_id, active, potential)
 
-    def _stored(self, left: tuple[int, ...], right: tuple[int, ...]) -> bool:
+    def _context_id(self, left: tuple[int, ...], right: tuple[int, ...]) -> int | None:
+        """The id of the stored context ``left -> right``, or None."""
         left_id, right_id = self._left_ids.get(left), self._right_ids.get(right)
-        return left_id is not None and right_id is not None and right_id in self._lefts[left_id].contexts
+        return None if left_id is None or right_id is None else self._lefts[left_id].contexts.get(right_id)
 
-    def _store(self, left: tuple[int, ...], right: tuple[int, ...], zero: bool) -> int | None:
-        """Store the context ``left -> right`` unless it is stored (its id) or the memory is full (None)."""
+    def _add_left(self, facts: tuple[int, ...]) -> int:
+        left_id = self._left_ids[facts] = len(self._lefts)
+        self._lefts.append(_Left(facts))
+        for fact in facts:
+            self._lefts_of.setdefault(fact, []).append(left_id)
+        return left_id
+
+    def _add_right(self, facts: tuple[int, ...]) -> int:
+        right_id = self._right_ids[facts] = len(self._rights)
+        self._rights.append(facts)
+        for fact in facts:
+            self._rights_of.setdefault(fact, []).append(right_id)
+        return right_id
+
+    def _store(self, left: tuple[int, ...], right: tuple[int, ...], zero: bool) -> None:
+        """Store the context ``left -> right`` unless it is stored or the memory is full."""
+        if self._context_id(left, right) is not None or len(self._contexts) >= self.max_contexts:
+            return
         left_id = self._left_ids.get(left)
         right_id = self._right_ids.get(right)
-        if left_id is not None and right_id is not None and right_id in self._lefts[left_id].contexts:
-            return self._lefts[left_id].contexts[right_id]
-        if len(self._contexts) >= self.max_contexts:
-            return None
         if left_id is None:
-            left_id = self._left_ids[left] = len(self._lefts)
-            self._lefts.append(_Left(left))
-            for fact in left:
-                self._lefts_of.setdefault(fact, []).append(left_id)
+            left_id = self._add_left(left)
         if right_id is None:
-            right_id = self._right_ids[right] = len(self._rights)
-            self._rights.append(right)
-            for fact in right:
-                self._rights_of.setdefault(fact, []).append(right_id)
+            right_id = self._add_right(right)
         cid = len(self._contexts)
         self._lefts[left_id].contexts[right_id] = cid
         self._contexts.append(_Context(left_id, right_id, zero, (tuple_order_key(left), tuple_order_key(right))))
-        return cid
 
     def _apply(self, step: _Step) -> None:
         if step.new_zero:
@@ -375,17 +381,9 @@ class CadOse(Detector):
             detector._low, detector._high = (float(v) for v in state["range"])
         detector._seen = [float(v) for v in state["seen"]]
         for facts in state["lefts"]:
-            key = tuple(int(f) for f in facts)
-            detector._left_ids[key] = len(detector._lefts)
-            for fact in key:
-                detector._lefts_of.setdefault(fact, []).append(len(detector._lefts))
-            detector._lefts.append(_Left(key))
+            detector._add_left(tuple(int(f) for f in facts))
         for facts in state["rights"]:
-            key = tuple(int(f) for f in facts)
-            detector._right_ids[key] = len(detector._rights)
-            for fact in key:
-                detector._rights_of.setdefault(fact, []).append(len(detector._rights))
-            detector._rights.append(key)
+            detector._add_right(tuple(int(f) for f in facts))
         for cid, (left, right, zero, active) in enumerate(state["contexts"]):
             if not (0 <= left < len(detector._lefts) and 0 <= right < len(detector._rights)):
                 raise ValueError(f"bad cad_ose context {cid}")
